@@ -1,0 +1,69 @@
+"""The common main(): settings, logging, health, signals, and a clear exit for fatal errors.
+
+A service that cannot work (bad setting, missing model, empty photo folder) raises
+`FatalError` or `SettingsError`; this module logs the one-line reason, writes it to the
+health file and exits non-zero so Compose restarts the container.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Generic
+
+from smartcam.common.counters import Counters
+from smartcam.common.health import HealthReporter
+from smartcam.common.logs import setup_logging
+from smartcam.common.settings import SettingsError, SettingsT, load_settings
+
+EXIT_FATAL = 2
+
+
+class FatalError(Exception):
+    """The service cannot do its work; the message names the thing and the fix."""
+
+
+@dataclass
+class ServiceContext(Generic[SettingsT]):
+    """What every service body receives."""
+
+    settings: SettingsT
+    logger: logging.Logger
+    health: HealthReporter
+    counters: Counters
+    stop: threading.Event
+
+
+def run_service(
+    name: str,
+    settings_class: type[SettingsT],
+    body: Callable[[ServiceContext[SettingsT]], None],
+) -> int:
+    """Run `body` until it returns or SIGTERM/SIGINT arrives; return the process exit code."""
+    logger = setup_logging(name, os.environ.get("SMARTCAM_LOG_LEVEL", "INFO"))
+    health_path = Path(os.environ.get("SMARTCAM_HEALTH_FILE", "/run/smartcam/health.json"))
+    counters = Counters()
+    health = HealthReporter(health_path, name, counters)
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        logger.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    try:
+        settings = load_settings(settings_class)
+        logger.setLevel(settings.log_level)
+        body(ServiceContext(settings, logger, health, counters, stop))
+    except (SettingsError, FatalError) as error:
+        logger.error("cannot run: %s", error)
+        health.failing(str(error))
+        return EXIT_FATAL
+    return 0
