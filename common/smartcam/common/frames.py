@@ -1,0 +1,148 @@
+"""Frame channel (capture -> infer) with latest-frame semantics.
+
+ZeroMQ's CONFLATE keeps only one part of a multipart message, so it cannot carry our
+header + pixels. Instead the consumer asks for frames (credit-based flow control): capture
+holds only the newest frame, sends it to a consumer that asked, and counts every frame that
+was replaced before anyone received it. A slow consumer therefore always gets the newest
+frame and never a backlog, and no drop goes uncounted.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import zmq
+
+from smartcam.common.counters import Counters
+from smartcam.common.transport import MessageReader, make_socket
+from smartcam.common.wire import Frame, FrameRequest, encode
+
+# A request may be lost when capture restarts; the consumer asks again after this long.
+REQUEST_RETRY_S = 2.0
+
+
+@dataclass
+class _HeldFrame:
+    frame: Frame
+    parts: list[object]
+    delivered_to: set[bytes] = field(default_factory=set)
+
+
+class LatestFrameServer:
+    """Capture side: a bound ROUTER that serves the newest frame to consumers that asked."""
+
+    def __init__(self, context: zmq.Context, endpoint: str, counters: Counters, logger: logging.Logger) -> None:
+        # Outgoing frames are few and large: a small send queue per consumer keeps latency low.
+        self._socket = make_socket(context, zmq.ROUTER, bind=endpoint, send_hwm=2)
+        self._reader = MessageReader(endpoint, logger, counters)
+        self._counters = counters
+        self._logger = logger
+        self._held: _HeldFrame | None = None
+        self._waiting: set[bytes] = set()
+
+    def offer(self, frame: Frame) -> None:
+        """Replace the held frame with a newer one and send it to every waiting consumer."""
+        if self._held is not None and not self._held.delivered_to:
+            self._counters.inc("frames.dropped")
+        self._counters.inc("frames.captured")
+        self._held = _HeldFrame(frame, encode(frame))
+        waiting, self._waiting = self._waiting, set()
+        for peer in waiting:
+            self._send_held(peer)
+
+    def serve(self, timeout_s: float) -> None:
+        """Handle frame requests for up to `timeout_s` seconds (returns early when idle time is up)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            if not self._socket.poll(remaining_ms, zmq.POLLIN):
+                return
+            peer, *parts = self._socket.recv_multipart(copy=False)
+            message = self._reader.read(parts)
+            if message is None:
+                continue
+            if not isinstance(message, FrameRequest):
+                self._reader.unexpected(message)
+                continue
+            identity = peer.bytes
+            if self._held is not None and identity not in self._held.delivered_to:
+                self._send_held(identity)
+            else:
+                self._waiting.add(identity)
+
+    def _send_held(self, peer: bytes) -> None:
+        assert self._held is not None
+        try:
+            self._socket.send_multipart([peer, *self._held.parts], copy=False, flags=zmq.NOBLOCK)
+        except zmq.ZMQError as error:  # the consumer is gone (EHOSTUNREACH) or its queue is full (EAGAIN)
+            self._counters.inc("frames.send_failed")
+            self._logger.debug("could not send frame %d to a consumer: %s", self._held.frame.seq, error)
+            return
+        self._held.delivered_to.add(peer)
+        self._counters.inc("frames.sent")
+
+    def close(self) -> None:
+        self._socket.close(linger=0)
+
+
+class LatestFrameClient:
+    """Infer side: a DEALER that asks for the newest frame whenever it is ready for one."""
+
+    def __init__(self, context: zmq.Context, endpoint: str, counters: Counters, logger: logging.Logger) -> None:
+        self._socket = make_socket(context, zmq.DEALER, connect=endpoint, send_hwm=4, receive_hwm=4)
+        self._reader = MessageReader(endpoint, logger, counters)
+        self._counters = counters
+        self._requested_at: float | None = None
+        self._last_seq: int | None = None
+
+    def next_frame(self, timeout_s: float) -> Frame | None:
+        """Return the newest frame, waiting up to `timeout_s`; None if none arrived in time."""
+        deadline = time.monotonic() + timeout_s
+        newest: Frame | None = None
+        while newest is None:
+            self._ask_if_needed()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            wait_ms = int(min(remaining, REQUEST_RETRY_S) * 1000)
+            if not self._socket.poll(wait_ms, zmq.POLLIN):
+                continue
+            newest = self._drain_newest()
+        self._requested_at = None
+        self._count_gap(newest.seq)
+        return newest
+
+    def _ask_if_needed(self) -> None:
+        now = time.monotonic()
+        if self._requested_at is not None and now - self._requested_at < REQUEST_RETRY_S:
+            return
+        try:
+            self._socket.send_multipart(encode(FrameRequest()), flags=zmq.NOBLOCK)
+            self._requested_at = now
+        except zmq.Again:  # capture not connected yet; ask again on the next round
+            self._requested_at = None
+
+    def _drain_newest(self) -> Frame | None:
+        """Read everything queued and keep only the newest frame (older ones are superseded)."""
+        newest: Frame | None = None
+        while self._socket.poll(0, zmq.POLLIN):
+            message = self._reader.read(self._socket.recv_multipart(copy=False))
+            if message is None:
+                continue
+            if not isinstance(message, Frame):
+                self._reader.unexpected(message)
+                continue
+            if newest is not None:
+                self._counters.inc("frames.superseded")
+            newest = message
+        return newest
+
+    def _count_gap(self, seq: int) -> None:
+        if self._last_seq is not None and seq > self._last_seq + 1:
+            self._counters.inc("frames.skipped", seq - self._last_seq - 1)
+        self._last_seq = seq
+
+    def close(self) -> None:
+        self._socket.close(linger=0)
