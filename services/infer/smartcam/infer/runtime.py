@@ -6,6 +6,7 @@ Debian/Raspberry Pi images ship `tflite-runtime`; newer installs ship its succes
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,6 @@ _PROVIDERS = ("tflite_runtime.interpreter", "ai_edge_litert.interpreter")
 
 def interpreter_class() -> type[Any]:
     """The `Interpreter` class of the first installed TFLite runtime."""
-    import importlib  # noqa: PLC0415  (only needed here)
-
     for module_name in _PROVIDERS:
         try:
             module = importlib.import_module(module_name)

@@ -7,6 +7,7 @@ upload, separated by commas (default `face`; empty turns blurring off).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -14,20 +15,18 @@ from pydantic import Field, field_validator
 from smartcam.common.settings import CommonSettings
 
 ENDPOINT_SCHEMES = ("tcp://", "ipc://", "inproc://")
+# A label is what the model's label map says ("face", "traffic light"); a score is a plain decimal.
+_LABEL_SCORE = re.compile(r"(?P<label>[\w][\w ./-]*?)\s*:\s*(?P<score>\d+(?:\.\d*)?|\.\d+)")
 
 
 def parse_label_scores(text: str) -> dict[str, float]:
     """`face:0.7, person:0.5` -> {"face": 0.7, "person": 0.5}; ValueError says what is wrong."""
     scores: dict[str, float] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
-        label, separator, score_text = item.rpartition(":")
-        label = label.strip()
-        try:
-            score = float(score_text)
-        except ValueError:
-            score = -1.0
-        if not separator or not label or not 0.0 <= score <= 1.0:
+        match = _LABEL_SCORE.fullmatch(item)
+        if match is None or not 0.0 <= float(match["score"]) <= 1.0:
             raise ValueError(f"{item!r} is not label:score with a score from 0 to 1; write e.g. face:0.7,person:0.5")
+        label, score = match["label"], float(match["score"])
         if label in scores:
             raise ValueError(f"label {label!r} is listed twice; list each label once")
         scores[label] = score
