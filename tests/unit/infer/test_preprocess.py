@@ -44,3 +44,14 @@ def test_writer_normalises_to_the_range_and_pads_black():
     assert tensor[1:3].min() == pytest.approx(1.0)
     assert tensor[0].max() == pytest.approx(-1.0)
     assert tensor[3].max() == pytest.approx(-1.0)
+
+
+def test_padding_is_black_again_after_a_frame_of_another_shape():
+    """Buffers are reused between frames; a wide frame must not leave pixels in a tall frame's side bars."""
+    spec = InputSpec(width=4, height=4, resize="letterbox",
+                     normalisation=RangeNormalisation(kind="range", low=-1.0, high=1.0))
+    writer = InputWriter(spec, np.float32)
+    writer.write(np.full((2, 4, 3), 255, np.uint8))  # wide and white: rows 1..2
+    writer.write(np.full((4, 2, 3), 255, np.uint8))  # tall: columns 1..2, columns 0 and 3 must be padding
+    assert writer.tensor[0, :, 0].max() == pytest.approx(-1.0)
+    assert writer.tensor[0, :, 3].max() == pytest.approx(-1.0)

@@ -90,8 +90,11 @@ class Detector:
         self._label_names = list(manifest.labels)
 
     @classmethod
-    def load(cls, model_dir: Path, num_threads: int | None = None) -> Detector:
-        """Check everything about `model_dir` and return a warmed-up detector, or raise ModelError."""
+    def load(cls, model_dir: Path, num_threads: int = 0) -> Detector:
+        """Check everything about `model_dir` and return a warmed-up detector, or raise ModelError.
+
+        `num_threads` 0 leaves the choice to the runtime (SMARTCAM_INFERENCE_THREADS).
+        """
         manifest_path = model_dir / MANIFEST_NAME
         manifest = load_manifest(model_dir)
         decoder_type = DECODERS.get(manifest.decoder)
@@ -102,7 +105,7 @@ class Detector:
             )
         model_path = model_dir / manifest.model_file
         check_model_file(model_path, manifest, manifest_path)
-        interpreter = make_interpreter(model_path, num_threads)
+        interpreter = make_interpreter(model_path, num_threads or None)
         dtype = _check_input(interpreter.get_input_details(), manifest, model_path, manifest_path)
         try:
             decoder = decoder_type(manifest, interpreter.get_output_details())

@@ -90,6 +90,12 @@ class BlazeFaceDecoder(Decoder):
                 f"strides {self.options.strides} on a {size.width}x{size.height} input and {num_labels} label(s) "
                 f"expects {expected}"
             )
+        quantised = [d["name"] for d in (scores[0], boxes[0]) if d["dtype"] != np.float32]
+        if quantised:
+            raise DecoderMismatchError(
+                f"outputs {', '.join(quantised)} are not float32; decoder 'blazeface' needs a float model "
+                "(use the float .tflite, not a quantised one)"
+            )
         self._scores_index = scores[0]["index"]
         self._boxes_index = boxes[0]["index"]
         self._scale = np.array([size.width, size.height, size.width, size.height], np.float32)
