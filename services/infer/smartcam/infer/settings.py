@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from smartcam.common.settings import CommonSettings
+from smartcam.infer.privacy import DEFAULT_MARGIN
 
 ENDPOINT_SCHEMES = ("tcp://", "ipc://", "inproc://")
 # A label is what the model's label map says ("face", "traffic light"); a score is a plain decimal.
@@ -49,7 +50,7 @@ class InferSettings(CommonSettings):
     cooldown_s: float = Field(default=60.0, ge=0.0, le=86400.0)
     baseline_every_n: int = Field(default=0, ge=0)
     blur_labels: str = "face"
-    blur_margin: float = Field(default=0.25, ge=0.0, le=2.0)
+    blur_margin: float = Field(default=DEFAULT_MARGIN, ge=0.0, le=2.0)
     jpeg_quality: int = Field(default=85, ge=1, le=95)
     jpeg_max_size: int = Field(default=0, ge=0, le=16384)
     frames_endpoint: str = "tcp://capture:5555"
