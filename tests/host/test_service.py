@@ -69,7 +69,7 @@ def test_an_epoch_older_than_the_catch_up_window_is_skipped_and_logged(tmp_path,
     assert states == {1: "skipped", 2: "done"}
 
 
-def test_a_network_failure_leaves_the_ledger_as_it_was(tmp_path, write_signed, settings_for, http_folder):
+def test_a_network_failure_leaves_the_ledger_as_it_was(tmp_path, write_signed, settings_for, http_folder, caplog):
     url, folder = http_folder
     log = tmp_path / "ran.log"
     now = int(time.time())
@@ -81,13 +81,16 @@ def test_a_network_failure_leaves_the_ledger_as_it_was(tmp_path, write_signed, s
     write_signed(f"{now - 60} @ sh: echo one >> {log}\n{now - 30} @ sh: echo two >> {log}\n", folder=folder)
     unreachable = settings_for("http://127.0.0.1:9/custom_cmds", fetch_timeout_s=2)
     service = make_service(unreachable)
-    service.poll()
+    with caplog.at_level(logging.ERROR):
+        service.poll()
+        service.poll()
     assert settings.ledger_file.read_bytes() == ledger_before
     assert log.read_text() == "one\n"
     report = status(unreachable)
     assert report["poll"]["ok"] is False
     assert "GET http://127.0.0.1:9/custom_cmds failed" in report["poll"]["error"]
-    assert report["counters"]["fetch_failed"] == 1
+    assert report["counters"]["poll.fetch_failed"] == 2
+    assert caplog.text.count("fetch failed: GET http://127.0.0.1:9/custom_cmds failed") == 1  # counted, logged once
     assert source.exists()
 
 
@@ -107,7 +110,7 @@ def test_a_file_not_signed_by_the_trusted_key_runs_nothing(tmp_path, write_signe
     assert not settings.ledger_file.exists()
     report = status(settings)
     assert report["poll"]["ok"] is False
-    assert report["counters"]["file_rejected"] == 1
+    assert report["counters"]["poll.file_rejected"] == 1
     assert "nothing runs" in report["poll"]["error"]
 
 

@@ -22,6 +22,7 @@ from smartcam.cmds.signature import SignatureError, verify
 from smartcam.cmds.source import FetchError, fetch
 from smartcam.cmds.status import recent_results, write_status
 from smartcam.common.counters import Counters
+from smartcam.common.logs import OncePerKind
 from smartcam.common.service import FatalError
 
 RunCommand = Callable[[Command, float, int], CommandResult]
@@ -35,6 +36,7 @@ class CmdsService:
         self._counters = counters
         self._stop = stop or threading.Event()
         self._run = run
+        self._once = OncePerKind(logger, counters, "poll")
         self._source = settings.resolved_source()
         self._poll: dict[str, Any] = {"at": None, "ok": None, "error": None}
         self._file: dict[str, Any] = {"sha256": None, "entries": 0, "problems": []}
@@ -55,12 +57,14 @@ class CmdsService:
         try:
             parsed = self._fetch_verified_file()
         except (FetchError, SignatureError) as error:
+            # Logged once per outage or bad file (every poll would flood the journal), always counted.
             kind = "fetch_failed" if isinstance(error, FetchError) else "file_rejected"
-            self._counters.inc(kind)
             self._poll["error"] = str(error)
-            self._log.error("%s: %s", kind.replace("_", " "), error)
+            self._once.report(kind, f"{kind.replace('_', ' ')}: {error}", logging.ERROR)
         else:
             self._poll["ok"] = True
+            for kind in ("fetch_failed", "file_rejected"):
+                self._once.forget(kind)
             self._run_due(parsed, now)
         self._write_status()
 
