@@ -141,3 +141,18 @@ def test_a_recurring_entry_runs_at_its_next_due_time_only(tmp_path, write_signed
     service.poll(now=base + 600)
     service.poll(now=base + 700)
     assert log.read_text() == "tick\n"
+
+
+def test_an_unwritable_ledger_runs_nothing_and_is_reported(tmp_path, write_signed, settings_for):
+    log = tmp_path / "ran.log"
+    source = write_signed(f"{int(time.time()) - 60} @ sh: echo ran >> {log}\n")
+    state = tmp_path / "state"
+    state.mkdir()
+    settings = settings_for(source, state_dir=state)
+    service = make_service(settings)
+    settings.ledger_file.mkdir()  # a directory where the ledger file must go: every write fails
+    service.poll()
+    assert not log.exists()
+    report = status(settings)
+    assert report["poll"]["ok"] is False
+    assert f"cannot write the ledger {settings.ledger_file}" in report["poll"]["error"]

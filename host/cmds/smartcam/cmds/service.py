@@ -65,7 +65,13 @@ class CmdsService:
             self._poll["ok"] = True
             for kind in ("fetch_failed", "file_rejected"):
                 self._once.forget(kind)
-            self._run_due(parsed, now)
+            try:
+                self._run_due(parsed, now)
+            except OSError as error:
+                # The ledger is written before each run, so a failed write means nothing ran unrecorded.
+                self._poll.update(ok=False, error=f"cannot write the ledger {self._settings.ledger_file}: {error}; "
+                                                  "nothing more runs until it can be written")
+                self._once.report("ledger_unwritable", self._poll["error"], logging.ERROR)
         self._write_status()
 
     def _fetch_verified_file(self) -> ParsedFile:
