@@ -21,7 +21,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "debian:bookworm-slim"
-COMPOSE_PLUGIN = Path("/usr/local/lib/docker/cli-plugins/docker-compose")
+PLUGIN_FOLDERS = ("/usr/local/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins",
+                  "/usr/lib/docker/cli-plugins", str(Path.home() / ".docker" / "cli-plugins"))
 VENV_PYTHON = "/usr/local/lib/smartcam/venv/bin/python3"
 
 pytestmark = pytest.mark.integration
@@ -36,9 +37,12 @@ def container() -> Iterator[str]:
     if shutil.which("docker") is None or docker("image", "inspect", IMAGE).returncode != 0:
         pytest.fail(f"needs Docker and the local image {IMAGE} (scripts/build-base-image builds it)")
     name = f"smartcam-postinstall-test-{uuid.uuid4().hex[:8]}"
-    mounts = ["-v", f"{REPO}:/opt/smartcam:ro", "-v", f"{shutil.which('docker')}:/usr/bin/docker:ro"]
-    if COMPOSE_PLUGIN.exists():
-        mounts += ["-v", f"{COMPOSE_PLUGIN}:{COMPOSE_PLUGIN}:ro"]
+    plugin = next((Path(f, "docker-compose") for f in PLUGIN_FOLDERS if Path(f, "docker-compose").exists()), None)
+    if plugin is None:
+        pytest.fail(f"needs the Docker Compose v2 plugin in one of {PLUGIN_FOLDERS}")
+    target = "/usr/local/lib/docker/cli-plugins/docker-compose"
+    mounts = ["-v", f"{REPO}:/opt/smartcam:ro", "-v", f"{shutil.which('docker')}:/usr/bin/docker:ro",
+              "-v", f"{plugin}:{target}:ro"]
     started = docker("run", "-d", "--rm", "--name", name, "--cap-add", "NET_ADMIN", "--cap-add", "SYS_ADMIN",
                      *mounts, IMAGE, "sleep", "infinity")
     assert started.returncode == 0, started.stderr
