@@ -1,3 +1,4 @@
+import json
 import logging
 import socket
 import threading
@@ -5,12 +6,13 @@ import threading
 import pytest
 
 from smartcam.capture.location import LiveLocation, open_location
+from smartcam.capture.location.feed import GarbageLineError, Report
 from smartcam.capture.location.gpsd import GpsdFeed
 from smartcam.common.counters import Counters
 from smartcam.common.wire import Location
 
 from .conftest import wait_for
-from .gpsd_server import GpsdServer, tpv
+from .gpsd_server import VERSION, GpsdServer, tpv
 
 
 @pytest.fixture
@@ -133,3 +135,34 @@ def test_close_stops_the_reader_thread(gpsd, make_settings, counters):
     wait_for(lambda: gpsd.commands)
     provider.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("location: gpsd") and t.is_alive()]
+
+
+@pytest.mark.parametrize(
+    ("report", "expected"),
+    [
+        (tpv(3, 52.5, 13.4), Location(52.5, 13.4)),
+        (tpv(2, -1.25, -70.5), Location(-1.25, -70.5)),
+        (tpv(1), Report.NO_FIX),
+        (tpv(0), Report.NO_FIX),
+        ({"class": "TPV", "device": "/dev/ttyACM0", "mode": 3}, Report.NO_FIX),  # fix claimed, no position yet
+        ({"class": "SKY", "satellites": []}, Report.IGNORED),
+        (VERSION, Report.IGNORED),
+    ],
+)
+def test_report_meanings(report, expected):
+    assert GpsdFeed("localhost", 2947).interpret(json.dumps(report).encode()) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (b"not json", "not a JSON report"),
+        (b"\xff\xfe", "not a JSON report"),
+        (b"[1, 2]", "without a report class"),
+        (b'{"class":"TPV","mode":3,"lat":91.0,"lon":0.0}', "invalid lat/lon"),
+        (b'{"class":"TPV","mode":3,"lat":"north","lon":0.0}', "invalid lat/lon"),
+    ],
+)
+def test_malformed_reports_are_garbage(line, reason):
+    with pytest.raises(GarbageLineError, match=reason):
+        GpsdFeed("localhost", 2947).interpret(line)
