@@ -34,7 +34,7 @@ class GpsdServer:
         self._thread.start()
 
     def send(self, report):
-        """Queue a report (dict) or a raw line (bytes) for the connected client."""
+        """Queue a report (dict) or a raw line (bytes) for the connected client (lost if it is just leaving)."""
         self._outgoing.put(report if isinstance(report, bytes) else json.dumps(report).encode())
 
     def _serve(self):
@@ -44,7 +44,10 @@ class GpsdServer:
             except TimeoutError:
                 continue
             with client:
-                self._talk(client)
+                try:
+                    self._talk(client)
+                except OSError:
+                    continue  # the client went away; like gpsd, wait for the next one
 
     def _talk(self, client):
         client.sendall(json.dumps(VERSION).encode() + b"\n")

@@ -166,3 +166,27 @@ def test_report_meanings(report, expected):
 def test_malformed_reports_are_garbage(line, reason):
     with pytest.raises(GarbageLineError, match=reason):
         GpsdFeed("localhost", 2947).interpret(line)
+
+
+class CrashingOnceFeed(GpsdFeed):
+    """The real gpsd feed with a bug planted in its first interpretation."""
+
+    crashed = False
+
+    def interpret(self, line):
+        if not self.crashed:
+            self.crashed = True
+            raise KeyError("planted bug")
+        return super().interpret(line)
+
+
+def test_an_unexpected_reader_error_costs_the_location_not_the_thread(gpsd, counters, caplog):
+    provider = LiveLocation(CrashingOnceFeed("127.0.0.1", gpsd.port), 10.0, counters, retry_s=0.1)
+    try:
+        gpsd.send(tpv(3, 5.0, 6.0))
+        wait_for(lambda: counters.get("location.reader_failed") == 1)
+        # like a real gpsd, keep reporting once a cycle: reports sent while the reader reconnects are lost
+        assert wait_for(lambda: gpsd.send(tpv(3, 7.0, 8.0)) or provider.current()) == Location(7.0, 8.0)
+    finally:
+        provider.close()
+    assert any("planted bug" in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records)

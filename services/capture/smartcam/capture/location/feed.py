@@ -100,20 +100,23 @@ class FeedReader:
             except OSError as error:
                 self._problems.report("disconnected", f"lost {self._feed.description} ({error}); reconnecting "
                                                       f"every {self._retry_s:g} s")
-                self._problems.forget("unreachable")
+                self._stop.wait(self._retry_s)
+            except Exception as error:  # a bug must cost the location, never the capture loop
+                self._problems.report("reader_failed", f"reading {self._feed.description} failed unexpectedly "
+                                                       f"({error!r}); reconnecting", level=logging.ERROR)
                 self._stop.wait(self._retry_s)
             finally:
                 connection.close()
                 self._tracker.lost()
 
     def _pump(self, connection: LineConnection) -> None:
-        connected = True
+        first_line = True
         while not self._stop.is_set():
             line = connection.read_line()
             if line is None:
                 continue
-            if connected:
-                connected = False
+            if first_line:
+                first_line = False
                 self._problems.forget("disconnected")  # data flows again: the next loss is worth a line
             try:
                 reading = self._feed.interpret(line)

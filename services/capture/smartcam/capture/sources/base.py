@@ -88,7 +88,8 @@ class FrameSource(Protocol):
 
     def open(self) -> None: ...
 
-    def read(self) -> CapturedImages: ...
+    def read(self) -> CapturedImages:
+        """The next frame, returned when it is due (at once once `stop` is set: check it between reads)."""
 
     def close(self) -> None: ...
 

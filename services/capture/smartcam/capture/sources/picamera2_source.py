@@ -31,6 +31,7 @@ from smartcam.capture.sources.base import (
 
 # Our pixel format -> picamera2 format whose memory layout it is.
 PICAMERA2_FORMAT = {"RGB24": "BGR888", "BGR24": "RGB888", "GRAY8": "YUV420"}
+OUR_FORMAT = {"BGR888": "RGB24", "RGB888": "BGR24"}  # YUV420 becomes GRAY8 via its Y plane
 YUV420 = "YUV420"
 BUFFER_COUNT = 4  # frames are copied out by capture_arrays, so a few buffers suffice and save CMA memory
 _LORES_MUST_BE_YUV = "lores stream must be YUV"
@@ -48,10 +49,6 @@ def _import_picamera2() -> type:
             "python3-picamera2 with apt and run with Debian's python3, or set SMARTCAM_SOURCE=replay:<folder>"
         ) from None
     return Picamera2
-
-
-def _our_format(picamera2_format: str) -> str:
-    return {v: k for k, v in PICAMERA2_FORMAT.items()}[picamera2_format]
 
 
 class Picamera2Source:
@@ -91,11 +88,11 @@ class Picamera2Source:
 
     def open(self) -> None:
         camera_class = self._camera_class or _import_picamera2()
-        cameras = camera_class.global_camera_info()
-        if self._camera_number >= len(cameras):
-            raise SourceError(f"SMARTCAM_SOURCE=picamera2:{self._camera_number}: found {len(cameras)} camera(s) "
-                              f"(numbered from 0); {_FIX}")
         try:
+            cameras = camera_class.global_camera_info()
+            if self._camera_number >= len(cameras):
+                raise SourceError(f"SMARTCAM_SOURCE=picamera2:{self._camera_number}: found {len(cameras)} "
+                                  f"camera(s) (numbered from 0); {_FIX}")
             self._camera = camera_class(self._camera_number)
             config = self._configure(self._camera)
             self._camera.start()
@@ -111,7 +108,7 @@ class Picamera2Source:
         stream = self._streams[name]
         if stream["format"] == YUV420:
             return stream_image(y_plane(array, stream["size"][0]), "GRAY8")
-        return stream_image(array, _our_format(stream["format"]))
+        return stream_image(array, OUR_FORMAT[stream["format"]])
 
     def read(self) -> CapturedImages:
         if self._camera is None:
