@@ -95,10 +95,10 @@ def test_reads_are_paced_at_the_frame_rate_without_bursts():
     source = opened(PHOTOS, StreamConfig(20.0, (320, 240), None, "RGB24"))
     start = time.monotonic()
     source.read()
-    assert time.monotonic() - start < 0.03  # the first frame is due at once
+    assert time.monotonic() - start < 0.04  # the first frame is due at once (the period is 0.05 s)
     for _ in range(5):
         source.read()
-    assert 0.24 <= time.monotonic() - start < 0.4
+    assert 0.24 <= time.monotonic() - start < 0.6
     time.sleep(0.3)  # a slow consumer ...
     late = time.monotonic()
     source.read()
