@@ -1,0 +1,1 @@
+"""The capture service: frames from a camera (or replayed photos) plus where they were taken."""

@@ -1,0 +1,132 @@
+"""The capture service's settings (SMARTCAM_* variables), validated once at start-up.
+
+Sizes: `frame_width` x `frame_height` is the main stream. A camera delivers exactly that size (after
+picamera2's alignment); replayed photos are scaled, keeping their aspect ratio, to fit within it.
+0 x 0 means native: the photo's own size, or picamera2's default main size.
+`lores_width` x `lores_height` adds a second, smaller stream for cheap detection; 0 x 0 means none.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationInfo, field_validator
+
+from smartcam.capture.specs import LocationSpec, SourceSpec, parse_location, parse_source
+from smartcam.common.settings import CommonSettings
+from smartcam.common.wire import PIXEL_FORMATS
+
+MAX_FPS = 120.0
+MIN_FPS = 0.01
+MAX_SIDE = 8192
+MIN_SIDE = 16
+MIN_LOCATION_MAX_AGE_S = 0.1
+ENDPOINT_SCHEMES = ("tcp://", "ipc://", "inproc://")
+
+
+def _check_side(value: int) -> int:
+    if value != 0 and not MIN_SIDE <= value <= MAX_SIDE:
+        raise ValueError(f"out of range; use 0 or {MIN_SIDE}..{MAX_SIDE} pixels")
+    return value
+
+
+def _check_pair(width: int | None, height: int, width_var: str) -> None:
+    """Width and height are both 0 or both set; `width` is None when it was itself invalid."""
+    if width is not None and (width == 0) != (height == 0):
+        raise ValueError(f"set both this and {width_var}, or both to 0 (got {width}x{height})")
+
+
+class CaptureSettings(CommonSettings):
+    """Variables are SMARTCAM_<FIELD>; see the module docstring for the size rules."""
+
+    source: str = "replay:/opt/smartcam/photos"
+    fps: float = 2.0
+    frame_width: int = 1280
+    frame_height: int = 720
+    pixel_format: str = "RGB24"
+    lores_width: int = 0
+    lores_height: int = 0
+    location: str = ""
+    location_max_age_s: float = 10.0
+    frames_endpoint: str = "tcp://*:5555"
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        parse_source(value)
+        return value
+
+    @field_validator("location")
+    @classmethod
+    def _known_location(cls, value: str) -> str:
+        parse_location(value)
+        return value
+
+    @field_validator("fps")
+    @classmethod
+    def _sane_fps(cls, value: float) -> float:
+        if not MIN_FPS <= value <= MAX_FPS:
+            raise ValueError(f"frame rate must be between {MIN_FPS} and {MAX_FPS} frames per second, e.g. 2")
+        return value
+
+    @field_validator("pixel_format")
+    @classmethod
+    def _known_pixel_format(cls, value: str) -> str:
+        if value.upper() not in PIXEL_FORMATS:
+            raise ValueError(f"unknown pixel format; use one of {', '.join(PIXEL_FORMATS)}")
+        return value.upper()
+
+    @field_validator("location_max_age_s")
+    @classmethod
+    def _positive_age(cls, value: float) -> float:
+        if value < MIN_LOCATION_MAX_AGE_S:
+            raise ValueError(f"must be at least {MIN_LOCATION_MAX_AGE_S} seconds, e.g. 10")
+        return value
+
+    @field_validator("frames_endpoint")
+    @classmethod
+    def _zmq_endpoint(cls, value: str) -> str:
+        if not value.startswith(ENDPOINT_SCHEMES) or value.endswith("//"):
+            raise ValueError(f"not a ZeroMQ endpoint; use e.g. tcp://*:5555 (schemes: {', '.join(ENDPOINT_SCHEMES)})")
+        return value
+
+    @field_validator("frame_width", "lores_width")
+    @classmethod
+    def _width_in_range(cls, value: int) -> int:
+        return _check_side(value)
+
+    @field_validator("frame_height")
+    @classmethod
+    def _frame_size_complete(cls, value: int, info: ValidationInfo) -> int:
+        _check_pair(info.data.get("frame_width"), _check_side(value), "SMARTCAM_FRAME_WIDTH")
+        return value
+
+    @field_validator("lores_height")
+    @classmethod
+    def _lores_size_fits(cls, value: int, info: ValidationInfo) -> int:
+        width = info.data.get("lores_width")
+        _check_pair(width, _check_side(value), "SMARTCAM_LORES_WIDTH")
+        width = width or 0
+        main_width, main_height = info.data.get("frame_width", 0), info.data.get("frame_height", 0)
+        if main_width and (width > main_width or value > main_height):
+            raise ValueError(
+                f"the lores stream ({width}x{value}) may not be larger than the main stream "
+                f"({main_width}x{main_height}); lower SMARTCAM_LORES_WIDTH/HEIGHT"
+            )
+        return value
+
+    @property
+    def source_spec(self) -> SourceSpec:
+        return parse_source(self.source)
+
+    @property
+    def location_spec(self) -> LocationSpec:
+        return parse_location(self.location)
+
+    @property
+    def frame_size(self) -> tuple[int, int] | None:
+        """(width, height) of the main stream, or None for native."""
+        return (self.frame_width, self.frame_height) if self.frame_width else None
+
+    @property
+    def lores_size(self) -> tuple[int, int] | None:
+        """(width, height) of the lores stream, or None when there is none."""
+        return (self.lores_width, self.lores_height) if self.lores_width else None
