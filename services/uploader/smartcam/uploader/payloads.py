@@ -27,7 +27,7 @@ from smartcam.uploader.settings import PayloadFormat
 
 JSON_FIELDS = ("event_id", "camera_id", "captured_at", "location", "detections", "model", "image", "sample")
 LEGACY_FIELDS = ("photo", "time", "location", "filename")
-_UNSAFE_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_UNSAFE_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)

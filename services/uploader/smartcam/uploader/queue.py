@@ -160,7 +160,7 @@ class EventQueue:
         self._evictions_logged.add(reason)
         self._logger.log(
             logging.WARNING if first else logging.DEBUG,
-            "evicted event %s (%s): queued images exceed the %.1f MB disk budget; raise SMARTCAM_QUEUE_BUDGET_MB "
+            "evicted event %s (%s): queued images exceed the %g MB disk budget; raise SMARTCAM_QUEUE_BUDGET_MB "
             "or fix the upload link%s", event_id, reason, self._budget / 1024 / 1024,
             " (further evictions are counted in `smartcam status`)" if first else "")
 
