@@ -82,7 +82,7 @@ class Deliverer:
         batch = self._queue.claim(self._settings.max_in_flight)
         if not batch:
             self._prune_now_and_then()
-            self._queue.wait_for_work(IDLE_WAIT_S)
+            self._queue.wait_for_work(IDLE_WAIT_S, self._stop)
             return
         outcomes = list(self._pool.map(self._attempt, batch)) if self._pool else [self._attempt(batch[0])]
         retries = [outcome for item, outcome in zip(batch, outcomes, strict=True) if not self._settle(item, outcome)]
@@ -115,9 +115,9 @@ class Deliverer:
         if outcome is None:
             return True
         if outcome.verdict is Verdict.DELIVERED:
-            self._queue.mark_delivered(item.event_id)
-            self._backoff.reset()
             self.last_error = None
+            self._backoff.reset()
+            self._queue.mark_delivered(item.event_id)
             return True
         if outcome.verdict is Verdict.DEAD_LETTER:
             self._queue.dead_letter(item.event_id, outcome.http_status, outcome.detail)
@@ -133,7 +133,7 @@ class Deliverer:
         self.last_error = outcome.detail
         delay = self._backoff.next_delay(retry_after_s)
         self._outages.report("outage", f"uploads are failing: {outcome.detail}; events stay queued and are retried "
-                                       f"with backoff (up to {self._settings.backoff_cap_s:.0f}s apart)")
+                                       f"with backoff (up to {self._settings.backoff_cap_s:g}s apart)")
         self._logger.debug("retrying in %.1fs after: %s", delay, outcome.detail)
         self._stop.wait(delay)
 

@@ -64,9 +64,9 @@ def from_exception(error: requests.RequestException, shown_url: str, connect_s: 
         detail = (f"TLS verification for {shown_url} failed ({_first_line(error)}); fix the server's certificate, "
                   f"or set {env_name('tls_verify')}=false for a test server only")
     elif isinstance(error, requests.exceptions.ConnectTimeout):
-        detail = f"no connection to {shown_url} within {connect_s:.0f}s ({env_name('connect_timeout_s')})"
+        detail = f"no connection to {shown_url} within {connect_s:g}s ({env_name('connect_timeout_s')})"
     elif isinstance(error, requests.exceptions.ReadTimeout):
-        detail = f"{shown_url} did not answer within {read_s:.0f}s ({env_name('read_timeout_s')})"
+        detail = f"{shown_url} did not answer within {read_s:g}s ({env_name('read_timeout_s')})"
     elif isinstance(error, requests.exceptions.ConnectionError):
         detail = f"cannot reach {shown_url}: {_first_line(error)}"
     else:

@@ -30,6 +30,7 @@ from smartcam.uploader import bodies, db, payloads
 
 TOMBSTONE_RETENTION_S = 7 * 24 * 3600  # far longer than infer ever resends an unacknowledged event
 MIN_FREE_BYTES = 1024 * 1024
+STOP_CHECK_S = 0.1
 
 EVICTED_SAMPLE = "over_budget_sample"
 EVICTED_DETECTION = "over_budget_detection"
@@ -233,9 +234,12 @@ class EventQueue:
         if state == db.EVICTED:
             counts[db.EVICTED_PREFIX + (reason or "unknown")] += 1
 
-    def wait_for_work(self, timeout_s: float) -> None:
-        """Sleep until an event is stored or `timeout_s` passes."""
-        self._work.wait(timeout_s)
+    def wait_for_work(self, timeout_s: float, stop: threading.Event) -> None:
+        """Sleep until an event is stored, `stop` is set, or `timeout_s` passes."""
+        deadline = time.monotonic() + timeout_s
+        while not stop.is_set() and (remaining := deadline - time.monotonic()) > 0:
+            if self._work.wait(min(remaining, STOP_CHECK_S)):
+                break
         self._work.clear()
 
     # -- bookkeeping -----------------------------------------------------------------------------
