@@ -244,3 +244,18 @@ def test_old_tombstones_are_pruned_but_totals_stay(open_queue, make_event):
     queue.prune_tombstones(retention_s=-1)
     assert queue._connection.execute("SELECT COUNT(*) FROM events").fetchone() == (0,)
     assert queue.figures().delivered == 1
+
+
+def test_the_oldest_queued_age_is_measured_from_arrival(tmp_path, logger, make_event):
+    now = [1000.0]
+    queue = EventQueue(tmp_path / "queue", 10**9, logger, clock=lambda: now[0])
+    queue.put(make_event(1))
+    now[0] = 1060.0
+    queue.put(make_event(2))
+    assert queue.figures().oldest_queued_age_s == 60.0
+    queue.claim(2)
+    queue.mark_delivered("evt-1")
+    assert queue.figures().oldest_queued_age_s == 0.0
+    queue.mark_delivered("evt-2")
+    assert queue.figures().oldest_queued_age_s is None
+    queue.close()

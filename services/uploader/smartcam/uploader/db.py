@@ -140,8 +140,9 @@ def read_figures(connection: sqlite3.Connection, now: float | None = None) -> Qu
         states = {state: (count, size) for state, count, size in connection.execute(
             "SELECT state, COUNT(*), COALESCE(SUM(body_bytes), 0) FROM events "
             "WHERE state IN (?, ?) GROUP BY state", (QUEUED, DEAD_LETTER))}
+        # Waiting time on this device's clock (received_at), not capture time: robust to a camera clock that is off.
         oldest = connection.execute(
-            "SELECT MIN(captured_at) FROM events WHERE state = ?", (QUEUED,)).fetchone()[0]
+            "SELECT MIN(received_at) FROM events WHERE state = ?", (QUEUED,)).fetchone()[0]
     queued, queued_bytes = states.get(QUEUED, (0, 0))
     dead_letter, dead_bytes = states.get(DEAD_LETTER, (0, 0))
     return QueueFigures(
