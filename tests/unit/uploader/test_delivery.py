@@ -216,3 +216,16 @@ def test_retry_after_accepts_seconds_and_http_dates():
     assert parse_retry_after("Fri, 27 Nov 2026 05:00:00 GMT", now) == 0  # in the past: now
     assert parse_retry_after("soon", now) is None
     assert parse_retry_after(None, now) is None
+
+
+def test_a_damaged_stored_event_is_dead_lettered_not_retried_forever(target, start_delivery, make_event, wait_until):
+    queue, _ = start_delivery(target.url)
+    with queue._lock:  # damage it before the delivery thread can claim it
+        queue.put(make_event(1))
+        queue._connection.execute("UPDATE events SET metadata = '{}' WHERE event_id = 'evt-1'")
+        queue.put(make_event(2))
+    assert wait_until(delivered(queue, 1))
+    assert target.ids() == ["evt-2"]
+    [letter] = db.read_dead_letters(queue._connection, 10)
+    assert letter.event_id == "evt-1"
+    assert "cannot build the request" in letter.reason

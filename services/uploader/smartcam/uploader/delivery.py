@@ -14,10 +14,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InsecureRequestWarning
 
 from smartcam.common.counters import Counters
 from smartcam.common.logs import OncePerKind
+from smartcam.common.settings import env_name
 from smartcam.uploader import payloads
 from smartcam.uploader.backoff import Backoff
 from smartcam.uploader.outcomes import Outcome, Verdict, from_exception, from_response
@@ -34,6 +37,8 @@ def make_session(settings: UploaderSettings, extra_headers: dict[str, str]) -> r
     """One keep-alive session: on 2G a fresh TCP+TLS handshake per upload costs seconds."""
     session = requests.Session()
     session.verify = settings.tls_verify
+    if not settings.tls_verify:
+        urllib3.disable_warnings(InsecureRequestWarning)  # said once at start (see Deliverer.run), not per request
     session.headers.update({"User-Agent": USER_AGENT, **extra_headers})
     adapter = HTTPAdapter(pool_connections=1, pool_maxsize=settings.max_in_flight, max_retries=0)
     session.mount("http://", adapter)
@@ -64,6 +69,9 @@ class Deliverer:
     def run(self) -> None:
         self._logger.info("delivering to %s (from %s) as %s, %d request(s) at a time", self._target.shown,
                           self._target.source, self._settings.payload_format.value, self._settings.max_in_flight)
+        if not self._settings.tls_verify and self._target.url.lower().startswith("https"):
+            self._logger.warning("TLS certificates are NOT verified (%s=false): anyone on the path can read and "
+                                 "alter uploads; use this only with a test server", env_name("tls_verify"))
         try:
             while not self._stop.is_set():
                 try:
@@ -98,7 +106,10 @@ class Deliverer:
         except OSError as error:
             self._queue.mark_lost(item.event_id, f"its stored image cannot be read: {error}")
             return None
-        body = payloads.build(self._settings.payload_format, item.description, image)
+        try:
+            body = payloads.build(self._settings.payload_format, item.description, image)
+        except (KeyError, TypeError, ValueError) as error:  # a damaged stored description: no retry can help
+            return Outcome(Verdict.DEAD_LETTER, f"cannot build the request from the stored event: {error!r}")
         try:
             response = self._session.post(
                 self._target.url, data=body.content, allow_redirects=False,
