@@ -44,14 +44,16 @@ def service(make_settings, logger, tmp_path):
 
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
-        running.append((ctx, thread))
+        running.append((ctx, thread, failures))
         return ctx, failures
 
     yield start
-    for ctx, thread in running:
+    for ctx, thread, failures in running:
+        already_failed = list(failures)
         ctx.stop.set()
         thread.join(10)
         assert not thread.is_alive()
+        assert failures == already_failed  # stopping is clean, not an error
 
 
 def pump(sender, condition, timeout_s=10.0):

@@ -48,7 +48,7 @@ def body(ctx: ServiceContext[UploaderSettings]) -> None:
             received = receiver.receive(RECEIVE_TIMEOUT_S)
             if received is not None:
                 store_and_acknowledge(queue, receiver, received)
-            if not delivery.is_alive():
+            if delivery.failure is not None:
                 raise FatalError(f"the delivery thread stopped: {delivery.failure}")
             health.tick()
     finally:
