@@ -3,6 +3,7 @@
 import json
 import logging
 import random
+import sqlite3
 import threading
 from datetime import UTC, datetime
 
@@ -229,3 +230,24 @@ def test_a_damaged_stored_event_is_dead_lettered_not_retried_forever(target, sta
     [letter] = db.read_dead_letters(queue._connection, 10)
     assert letter.event_id == "evt-1"
     assert "cannot build the request" in letter.reason
+
+
+def test_a_queue_error_while_recording_leaves_the_event_queued_and_delivery_going(target, start_delivery, make_event,
+                                                                                  wait_until, monkeypatch, counters):
+    queue, _ = start_delivery(target.url)
+    original = queue.mark_delivered
+    failures = []
+
+    def flaky_mark_delivered(event_id):
+        if not failures:
+            failures.append(event_id)
+            raise sqlite3.OperationalError("disk I/O error")
+        original(event_id)
+
+    monkeypatch.setattr(queue, "mark_delivered", flaky_mark_delivered)
+    queue.put(make_event(1))
+    queue.put(make_event(2))
+    assert wait_until(delivered(queue, 2))
+    assert failures == ["evt-1"]
+    assert target.ids() == ["evt-1", "evt-1", "evt-2"]  # resent with the same Idempotency-Key
+    assert counters.get("delivery.queue_error.OperationalError") == 1

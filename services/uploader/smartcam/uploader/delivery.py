@@ -92,8 +92,12 @@ class Deliverer:
             self._prune_now_and_then()
             self._queue.wait_for_work(IDLE_WAIT_S, self._stop)
             return
-        outcomes = list(self._pool.map(self._attempt, batch)) if self._pool else [self._attempt(batch[0])]
-        retries = [outcome for item, outcome in zip(batch, outcomes, strict=True) if not self._settle(item, outcome)]
+        try:
+            outcomes = list(self._pool.map(self._attempt, batch)) if self._pool else [self._attempt(batch[0])]
+            retries = [o for item, o in zip(batch, outcomes, strict=True) if not self._settle(item, o)]
+        finally:
+            for item in batch:  # whatever an error left unsettled goes back into the queue
+                self._queue.release(item.event_id)
         if retries:
             self._fail(retries[0], max((o.retry_after_s for o in retries if o.retry_after_s), default=None))
         elif self._outage_started is not None:

@@ -87,7 +87,11 @@ class EventQueue:
         Returns only once the body and the row are fsynced: that is when infer may be acknowledged.
         Raises StoreRefusedError (counted as `refused`) if the disk cannot take it; the queue stays intact.
         """
-        if self._known(event.event_id):
+        try:
+            known = self._known(event.event_id)
+        except sqlite3.Error as error:
+            raise self._refuse(event.event_id, error, f"cannot read {self._dir / db.DB_NAME}") from None
+        if known:
             self._count_soon("duplicates")
             return False
         name = bodies.body_name(event.event_id)
@@ -203,8 +207,9 @@ class EventQueue:
         a long outage does not write to the SD card every time.
         """
         with self._lock:
-            self._in_flight.discard(event_id)
-            self._attempts[event_id] += 1
+            if event_id in self._in_flight:
+                self._in_flight.discard(event_id)
+                self._attempts[event_id] += 1
 
     def _settle(self, event_id: str, state: str, reason: str | None, counter: str | None, *,
                 http_status: int | None = None) -> None:
