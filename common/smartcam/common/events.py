@@ -28,7 +28,7 @@ REFUSED_RETRY_S = 5.0
 @dataclass
 class _Pending:
     parts: list[bytes]
-    sent_at: float | None  # None: not handed to ZeroMQ yet (uploader unreachable)
+    sent_at: float | None  # None: (re)send at the next chance (not sent yet, or the connection dropped)
 
 
 class EventSender:
@@ -112,18 +112,18 @@ class EventSender:
                     break  # still unreachable: try the rest later
 
     def _handle_connection_events(self) -> None:
+        """After a disconnect, whatever was sent may be lost: mark it all for sending again."""
         while self._monitor.poll(0, zmq.POLLIN):
             event = recv_monitor_message(self._monitor)
             if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._outage.forget("unreachable")
-                resend = [event_id for event_id, p in self._pending.items() if p.sent_at is not None]
-                if resend:
-                    self._logger.info("uploader (re)connected; resending %d unacknowledged events", len(resend))
-                for event_id in resend:
-                    self._counters.inc("events.resent")
-                    self._transmit(event_id)
+                self._logger.info("uploader connected; %d unacknowledged events to send", len(self._pending))
             elif event["event"] == zmq.EVENT_DISCONNECTED:
                 self._logger.warning("uploader disconnected; %d events held for resending", len(self._pending))
+                for pending in self._pending.values():
+                    if pending.sent_at is not None:
+                        pending.sent_at = None
+                        self._counters.inc("events.resent")
 
     def close(self) -> None:
         self._socket.disable_monitor()

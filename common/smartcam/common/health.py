@@ -94,7 +94,8 @@ def evaluate(path: Path, max_age_s: float, now: float | None = None) -> tuple[bo
         return False, "starting: no work done yet"
     age = now - float(last_work)
     if age > max_age_s:
-        return False, f"stalled: last work {age:.0f}s ago (limit {max_age_s:.0f}s)"
+        why = f": {state['reason']}" if state.get("reason") else ""
+        return False, f"stalled: last work {age:.0f}s ago (limit {max_age_s:.0f}s){why}"
     note = f" ({state['reason']})" if state.get("reason") else ""
     return True, f"ok: last work {age:.1f}s ago{note}"
 

@@ -1,0 +1,68 @@
+"""Typed settings of the cmds service (SMARTCAM_* variables, from /etc/smartcam/smartcam.env)."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+
+from smartcam.common.settings import CommonSettings
+
+_LOOPBACK_NAMES = ("localhost",)
+
+
+def is_url(source: str) -> bool:
+    """A source is fetched over HTTP(S) when it looks like a URL, otherwise read as a local path."""
+    return source.startswith(("http://", "https://"))
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class CmdsSettings(CommonSettings):
+    """Where custom_cmds comes from, which key must have signed it, and how commands run."""
+
+    # URL (https://…, `{channel}` is replaced by the channel) or a local path, e.g. the checkout
+    # that the updater keeps on the channel's branch. The signature is the same name plus `.sig`.
+    custom_cmds_source: str = "/opt/smartcam/custom_cmds"
+    public_key: Path = Path("/etc/smartcam/custom_cmds.pub")
+    state_dir: Path = Path("/var/lib/smartcam/cmds")
+    poll_interval_s: float = Field(default=120.0, gt=0)
+    # A due time missed while the device was off still runs if it is at most this old.
+    catch_up_window_s: float = Field(default=6 * 3600.0, ge=0)
+    command_timeout_s: float = Field(default=1800.0, gt=0)
+    fetch_timeout_s: float = Field(default=30.0, gt=0)
+    output_tail_chars: int = Field(default=2000, ge=0, le=100_000)
+
+    @field_validator("custom_cmds_source")
+    @classmethod
+    def _https_unless_loopback(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("empty; set it to an https:// URL or a local path of custom_cmds")
+        if value.startswith("http://"):
+            host = urlsplit(value).hostname or ""
+            if not _is_loopback(host):
+                raise ValueError(
+                    f"{value!r} uses plain http; use https:// (plain http is accepted for loopback only)"
+                )
+        return value
+
+    def resolved_source(self) -> str:
+        """The source with the device's channel filled in."""
+        return self.custom_cmds_source.replace("{channel}", self.channel)
+
+    @property
+    def ledger_file(self) -> Path:
+        return self.state_dir / "ledger.json"
+
+    @property
+    def status_file(self) -> Path:
+        return self.state_dir / "status.json"

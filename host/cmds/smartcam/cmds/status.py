@@ -1,0 +1,34 @@
+"""The status file the uploader's heartbeat reads: /var/lib/smartcam/cmds/status.json.
+
+Fields (all times are seconds since 1970, UTC):
+- `service`, `updated_at`, `channel`, `source`: who wrote it, when, and from where custom_cmds came.
+- `poll`: the last poll: `at`, `ok` (the file was fetched *and* its signature valid), `error` (why not).
+- `file`: the last verified file: `sha256`, `entries`, `problems` (`line` + `message` of each bad line).
+- `recent`: the last results, newest first: `line`, `entry`, `due`, `state` (done, failed, skipped,
+  interrupted), `updated_at`, and for runs `result.commands`, each with `command`, `exit_code`,
+  `timed_out`, `duration_s`, `output_tail`, `error`.
+- `counters`: running totals (runs, failures, skips, rejected files, bad lines...) since start.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from smartcam.cmds.ledger import Record, write_durably
+
+RECENT_RESULTS = 20
+_REPORTED_STATES = ("done", "failed", "skipped", "interrupted")
+
+
+def recent_results(records: dict[str, Record]) -> list[dict[str, Any]]:
+    reported = [record for record in records.values() if record.state in _REPORTED_STATES]
+    reported.sort(key=lambda record: record.updated_at, reverse=True)
+    return [{"line": record.line, "entry": record.text, "due": record.last_due, "state": record.state,
+             "updated_at": record.updated_at, "result": record.result} for record in reported[:RECENT_RESULTS]]
+
+
+def write_status(path: Path, document: dict[str, Any]) -> None:
+    write_durably(path, json.dumps(dict(document, updated_at=time.time()), indent=1).encode())

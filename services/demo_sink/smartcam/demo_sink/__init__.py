@@ -1,0 +1,1 @@
+"""A stand-in REST target for new users: shows what the camera would upload."""

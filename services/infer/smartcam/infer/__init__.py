@@ -1,0 +1,1 @@
+"""The infer service: on-device detection, selection of frames worth uploading, and privacy blurring."""

@@ -1,0 +1,73 @@
+"""What every decoder provides: turn a model's raw output tensors into boxes, scores and classes."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from smartcam.infer.manifest import Manifest, describe_problems
+
+TensorGetter = Callable[[int], np.ndarray]
+
+
+class DecoderMismatchError(ValueError):
+    """The model's outputs or the manifest's decoder options do not fit this decoder."""
+
+
+class DecoderOptions(BaseModel):
+    """Base of each decoder's `decoder_options`; unknown keys are typos, so errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class RawDetections:
+    """Detections in model-input coordinates, before undoing the letterbox.
+
+    `boxes` is (N, 4) float32 x0, y0, x1, y1 normalised to the model input; `classes` indexes the
+    manifest's `labels`.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    classes: np.ndarray
+
+    @classmethod
+    def empty(cls) -> RawDetections:
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
+class Decoder(ABC):
+    """Built once per model (checks happen then), called once per frame."""
+
+    name: ClassVar[str]
+    options_type: ClassVar[type[DecoderOptions]]
+
+    def __init__(self, manifest: Manifest, output_details: Sequence[dict[str, Any]]) -> None:
+        self.manifest = manifest
+        try:
+            self.options = self.options_type.model_validate(manifest.decoder_options)
+        except ValidationError as error:
+            raise DecoderMismatchError(describe_problems(error, prefix="decoder_options.")) from None
+        self._bind_outputs(output_details)
+
+    @abstractmethod
+    def _bind_outputs(self, output_details: Sequence[dict[str, Any]]) -> None:
+        """Find this decoder's tensors among the model outputs, or raise DecoderMismatchError saying what differs."""
+
+    @abstractmethod
+    def decode(self, get_tensor: TensorGetter) -> RawDetections:
+        """Decode the outputs of the last `invoke()`; already thresholded, suppressed and capped."""
+
+
+def describe_outputs(output_details: Sequence[dict[str, Any]]) -> str:
+    """A short `name[shape]` list, for error messages."""
+    return ", ".join(f"{d['name']}{list(d['shape'])}" for d in output_details)

@@ -1,0 +1,96 @@
+"""The infer service loop: newest frame -> detector -> selection policy -> blurred JPEG event."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import zmq
+
+from smartcam.common.events import EventSender
+from smartcam.common.frames import LatestFrameClient
+from smartcam.common.logs import OncePerKind
+from smartcam.common.service import ServiceContext
+from smartcam.common.wire import Event, Frame
+from smartcam.infer.detector import Detector
+from smartcam.infer.latency import FrameStats
+from smartcam.infer.pixels import detection_stream, stream_as_rgb
+from smartcam.infer.policy import SelectionPolicy
+from smartcam.infer.privacy import redact_and_encode
+from smartcam.infer.settings import InferSettings
+
+FRAME_WAIT_S = 1.0
+NO_FRAMES_WARNING_S = 10.0
+
+
+class Pipeline:
+    """One frame at a time; everything it holds is bounded (one frame, the unacked events)."""
+
+    def __init__(self, ctx: ServiceContext[InferSettings], detector: Detector, sender: EventSender) -> None:
+        settings = ctx.settings
+        self._ctx = ctx
+        self._settings = settings
+        self.detector = detector
+        self._sender = sender
+        self._policy = SelectionPolicy(settings.min_scores, settings.cooldown_s, settings.baseline_every_n)
+        self.stats = FrameStats()
+
+    def process(self, frame: Frame) -> Event | None:
+        """Run detection and the policy on one frame; return the event to send, if any."""
+        detections = self.detector.detect(stream_as_rgb(frame, detection_stream(frame)))
+        decision = self._policy.decide(detections, time.monotonic())
+        self._ctx.counters.inc("frames.inferred")
+        self.stats.record(frame.captured_at.timestamp(), time.time())
+        if not decision.emit:
+            return None
+        settings = self._settings
+        jpeg = redact_and_encode(stream_as_rgb(frame, frame.parts[0].name), detections, settings.blurred_labels,
+                                 quality=settings.jpeg_quality, max_size=settings.jpeg_max_size,
+                                 margin=settings.blur_margin)
+        self._ctx.counters.inc("events.samples" if decision.sample else f"events.reason.{decision.reason}")
+        return Event(event_id=uuid.uuid4().hex, camera_id=frame.camera_id, seq=frame.seq,
+                     captured_at=frame.captured_at, location=frame.location, detections=list(detections),
+                     model=self.detector.model_ref, sample=decision.sample, image=jpeg)
+
+
+def run(ctx: ServiceContext[InferSettings]) -> None:
+    settings = ctx.settings
+    detector = Detector.load(settings.model_dir, settings.inference_threads)
+    ctx.logger.info("model %s (sha256 %s…) loaded from %s; labels of interest %s",
+                    detector.model_ref.name, detector.model_ref.sha256[:12], settings.model_dir, settings.min_scores)
+    context = zmq.Context()
+    frames = LatestFrameClient(context, settings.frames_endpoint, ctx.counters, ctx.logger)
+    sender = EventSender(context, settings.events_endpoint, ctx.counters, ctx.logger,
+                         max_unacked=settings.max_unacked_events, ack_timeout_s=settings.ack_timeout_s)
+    pipeline = Pipeline(ctx, detector, sender)
+    waiting = OncePerKind(ctx.logger, ctx.counters, "infer.waiting")
+    unusable = OncePerKind(ctx.logger, ctx.counters, "frames.unusable")
+    last_frame_at = time.monotonic()
+    try:
+        while not ctx.stop.is_set():
+            sender.poll(0)
+            frame = frames.next_frame(FRAME_WAIT_S)
+            if frame is None:
+                idle_s = time.monotonic() - last_frame_at
+                if idle_s > NO_FRAMES_WARNING_S:
+                    reason = f"no frames from capture at {settings.frames_endpoint} for {idle_s:.0f}s"
+                    waiting.report("no_frames", reason)
+                    ctx.health.degraded(reason)
+                continue
+            if time.monotonic() - last_frame_at > NO_FRAMES_WARNING_S:
+                ctx.logger.info("frames from capture are flowing again")
+            waiting.forget("no_frames")
+            last_frame_at = time.monotonic()
+            try:
+                event = pipeline.process(frame)
+            except ValueError as error:  # a frame the detector cannot take; the next one may be fine
+                unusable.report(type(error).__name__, f"skipped frame {frame.seq}: {error}")
+                continue
+            if event is not None:
+                sender.send(event)
+            ctx.health.working(model=detector.model_ref.name, unacked_events=sender.unacked,
+                               **pipeline.stats.summary())
+    finally:
+        frames.close()
+        sender.close()
+        context.term()

@@ -1,0 +1,91 @@
+"""The infer service's settings (SMARTCAM_* variables), validated once at start-up.
+
+`SMARTCAM_DETECT_LABELS` lists the labels of interest with their minimum scores, `label:score`
+separated by commas (default `face:0.7`). `SMARTCAM_BLUR_LABELS` lists labels to pixelate before
+upload, separated by commas (default `face`; empty turns blurring off).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from smartcam.common.settings import CommonSettings
+from smartcam.infer.privacy import DEFAULT_MARGIN
+
+ENDPOINT_SCHEMES = ("tcp://", "ipc://", "inproc://")
+# A label is what the model's label map says ("face", "traffic light"); a score is a plain decimal.
+_LABEL_SCORE = re.compile(r"(?P<label>[\w][\w ./-]*?)\s*:\s*(?P<score>\d+(?:\.\d*)?|\.\d+)")
+
+
+def parse_label_scores(text: str) -> dict[str, float]:
+    """`face:0.7, person:0.5` -> {"face": 0.7, "person": 0.5}; ValueError says what is wrong."""
+    scores: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        match = _LABEL_SCORE.fullmatch(item)
+        if match is None or not 0.0 <= float(match["score"]) <= 1.0:
+            raise ValueError(f"{item!r} is not label:score with a score from 0 to 1; write e.g. face:0.7,person:0.5")
+        label, score = match["label"], float(match["score"])
+        if label in scores:
+            raise ValueError(f"label {label!r} is listed twice; list each label once")
+        scores[label] = score
+    if not scores:
+        raise ValueError("no labels of interest; list at least one, e.g. face:0.7")
+    return scores
+
+
+def parse_label_list(text: str) -> frozenset[str]:
+    """`face, person` -> {"face", "person"}; empty text -> no labels."""
+    return frozenset(filter(None, (part.strip() for part in text.split(","))))
+
+
+class InferSettings(CommonSettings):
+    """Variables are SMARTCAM_<FIELD>."""
+
+    model_dir: Path = Path("/opt/smartcam/models/blazeface-short-range")
+    inference_threads: int = Field(default=0, ge=0, le=16)  # 0 = the runtime's default
+    detect_labels: str = "face:0.7"
+    cooldown_s: float = Field(default=60.0, ge=0.0, le=86400.0)
+    baseline_every_n: int = Field(default=0, ge=0)
+    blur_labels: str = "face"
+    blur_margin: float = Field(default=DEFAULT_MARGIN, ge=0.0, le=2.0)
+    jpeg_quality: int = Field(default=85, ge=1, le=95)
+    jpeg_max_size: int = Field(default=0, ge=0, le=16384)
+    frames_endpoint: str = "tcp://capture:5555"
+    events_endpoint: str = "tcp://uploader:5556"
+    max_unacked_events: int = Field(default=200, ge=1, le=100000)
+    ack_timeout_s: float = Field(default=10.0, gt=0.0, le=3600.0)
+
+    @field_validator("detect_labels")
+    @classmethod
+    def _label_scores(cls, value: str) -> str:
+        parse_label_scores(value)
+        return value
+
+    @field_validator("jpeg_max_size")
+    @classmethod
+    def _usable_size(cls, value: int) -> int:
+        if 0 < value < 64:
+            raise ValueError("too small to show anything; use 0 (no downscale) or at least 64 pixels")
+        return value
+
+    @field_validator("frames_endpoint", "events_endpoint")
+    @classmethod
+    def _zmq_endpoint(cls, value: str) -> str:
+        _, _, address = value.partition("://")
+        if not value.startswith(ENDPOINT_SCHEMES) or not address:
+            raise ValueError(f"not a ZeroMQ endpoint; use {', '.join(ENDPOINT_SCHEMES)} followed by an address, "
+                             "e.g. tcp://capture:5555")
+        return value
+
+    @property
+    def min_scores(self) -> dict[str, float]:
+        """Labels of interest and their minimum scores, parsed from `detect_labels`."""
+        return parse_label_scores(self.detect_labels)
+
+    @property
+    def blurred_labels(self) -> frozenset[str]:
+        """Labels to pixelate before upload, parsed from `blur_labels` (empty: blurring off)."""
+        return parse_label_list(self.blur_labels)

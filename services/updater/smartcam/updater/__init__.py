@@ -1,0 +1,1 @@
+"""Keeps the device's images and model current on its channel (update engine: see the updater issue)."""
