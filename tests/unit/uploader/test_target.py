@@ -113,3 +113,15 @@ def test_credentials_in_the_url_are_kept_out_of_errors_and_logs(make_settings, l
     target = resolve_target(make_settings(upload_url="https://user:secret@host.example/x"), logger)
     assert target.url == "https://user:secret@host.example/x"
     assert target.shown == "https://***@host.example/x"
+
+
+def test_a_directory_where_the_file_should_be_is_skipped_with_a_warning(make_settings, logger, caplog):
+    settings = make_settings()
+    settings.legacy_url_file.mkdir()  # Docker creates this when a bind-mounted file is missing on the host
+    write_config_url(settings, CONFIG_URL)
+    (settings.config_dir / "upload_url").unlink()
+    (settings.config_dir / "upload_url").mkdir()
+    with caplog.at_level(logging.WARNING):
+        target = resolve_target(settings, logger)
+    assert "demo sink" in target.source
+    assert f"{settings.legacy_url_file} is a directory" in caplog.text

@@ -38,7 +38,7 @@ def resolve_target(settings: UploaderSettings, logger: logging.Logger) -> Target
     if env_value:
         return _validated(env_value, env_name("upload_url"), f"set {env_name('upload_url')} to")
     for path in (settings.config_dir / UPLOAD_URL_FILE, settings.legacy_url_file):
-        text = _read_url_file(path)
+        text = _read_url_file(path, logger)
         if text is not None:
             return _validated(text, f"file {path}", f"write into {path}")
     target = _validated(settings.demo_sink_url, env_name("demo_sink_url"), f"set {env_name('demo_sink_url')} to")
@@ -49,8 +49,12 @@ def resolve_target(settings: UploaderSettings, logger: logging.Logger) -> Target
     return Target(target.url, "demo sink (no target configured)")
 
 
-def _read_url_file(path: Path) -> str | None:
+def _read_url_file(path: Path, logger: logging.Logger) -> str | None:
     """The URL in `path`, or None when the file does not exist (an unreadable or empty one is an error)."""
+    if path.is_dir():
+        # What Docker leaves when a bind-mounted file is missing on the host: treat it as "not configured".
+        logger.warning("%s is a directory, not a file holding the upload URL; ignoring it", path)
+        return None
     try:
         text = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
