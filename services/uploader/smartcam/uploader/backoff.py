@@ -1,0 +1,51 @@
+"""How long to wait before the next attempt: exponential backoff with full jitter, and Retry-After.
+
+Full jitter (a random wait between 0 and the exponential ceiling) keeps a fleet of cameras that lost
+the link together from hammering the server together when it comes back.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+RETRY_AFTER_LIMIT_S = 3600.0  # a server asking for more is capped, so a typo there cannot park the queue for days
+
+
+class Backoff:
+    """Consecutive-failure backoff; `reset` after a success."""
+
+    def __init__(self, base_s: float, cap_s: float, rng: random.Random | None = None) -> None:
+        self._base = base_s
+        self._cap = cap_s
+        self._rng = rng or random.Random()
+        self.failures = 0
+
+    def next_delay(self, retry_after_s: float | None = None) -> float:
+        """Seconds to wait after one more failure; never less than the server's Retry-After."""
+        ceiling = min(self._cap, self._base * 2 ** min(self.failures, 32))
+        self.failures += 1
+        delay = self._rng.uniform(0, ceiling)
+        if retry_after_s is not None:
+            delay = max(delay, min(retry_after_s, RETRY_AFTER_LIMIT_S))
+        return delay
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds from now: either delta-seconds or an HTTP date. None if absent or unreadable."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())

@@ -1,0 +1,65 @@
+"""JPEG bodies as plain files next to the database, written so a crash never leaves half a file.
+
+Bodies stay out of SQLite so the database (and its WAL) stays small and every delivery does not
+rewrite megabytes. A body is written to a temporary name, fsynced, renamed, and the directory is
+fsynced, so after `write_durably` returns the file exists under its final name with all its bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+BODIES_DIR = "bodies"
+TEMP_SUFFIX = ".tmp"
+BODY_SUFFIX = ".jpg"
+
+
+def bodies_dir(queue_dir: Path) -> Path:
+    return queue_dir / BODIES_DIR
+
+
+def body_name(event_id: str) -> str:
+    """A safe file name derived from the event id (which comes off the network and may hold anything).
+
+    Deterministic, so a resent event after a crash rewrites the same file rather than leaking one.
+    """
+    return hashlib.sha256(event_id.encode()).hexdigest()[:40] + BODY_SUFFIX
+
+
+def write_durably(directory: Path, name: str, data: bytes) -> None:
+    """Write `data` to `directory/name` so it survives a power cut once this returns; raise OSError if not."""
+    temporary = directory / (name + TEMP_SUFFIX)
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, directory / name)
+        fsync_directory(directory)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename or unlink in `directory` itself durable."""
+    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def remove(directory: Path, name: str) -> None:
+    """Delete a body that is no longer needed; a missing file is fine (the job is done either way)."""
+    (directory / name).unlink(missing_ok=True)
+
+
+def temporary_files(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*" + TEMP_SUFFIX))
+
+
+def body_files(directory: Path) -> set[str]:
+    return {path.name for path in directory.glob("*" + BODY_SUFFIX)}

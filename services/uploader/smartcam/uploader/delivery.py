@@ -1,0 +1,163 @@
+"""Sends queued events to the target in capture-time order, patiently, over links as poor as 2G.
+
+One request at a time by default (`max_in_flight`): on a thin link parallel uploads only
+compete for bandwidth and time out together. Failures back off with full jitter; an outage is
+logged when it starts and when it ends, and only counted in between.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InsecureRequestWarning
+
+from smartcam.common.counters import Counters
+from smartcam.common.logs import OncePerKind
+from smartcam.common.settings import env_name
+from smartcam.uploader import payloads
+from smartcam.uploader.backoff import Backoff
+from smartcam.uploader.outcomes import Outcome, Verdict, from_exception, from_response
+from smartcam.uploader.queue import EventQueue, QueuedEvent
+from smartcam.uploader.settings import UploaderSettings
+from smartcam.uploader.target import Target
+
+IDLE_WAIT_S = 1.0
+PRUNE_INTERVAL_S = 3600.0
+USER_AGENT = "smartcam-uploader/1"
+
+
+def make_session(settings: UploaderSettings, extra_headers: dict[str, str]) -> requests.Session:
+    """One keep-alive session: on 2G a fresh TCP+TLS handshake per upload costs seconds."""
+    session = requests.Session()
+    session.verify = settings.tls_verify
+    if not settings.tls_verify:
+        urllib3.disable_warnings(InsecureRequestWarning)  # said once at start (see Deliverer.run), not per request
+    session.headers.update({"User-Agent": USER_AGENT, **extra_headers})
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=settings.max_in_flight, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+class Deliverer:
+    """The delivery loop; `run` in its own thread until `stop` is set."""
+
+    def __init__(self, queue: EventQueue, target: Target, *, settings: UploaderSettings, session: requests.Session,
+                 logger: logging.Logger, counters: Counters, stop: threading.Event) -> None:
+        self._queue = queue
+        self._target = target
+        self._settings = settings
+        self._session = session
+        self._logger = logger
+        self._counters = counters
+        self._stop = stop
+        self._backoff = Backoff(settings.backoff_base_s, settings.backoff_cap_s)
+        self._outages = OncePerKind(logger, counters, "delivery")
+        self._queue_trouble = OncePerKind(logger, counters, "delivery.queue_error")
+        self._outage_started: float | None = None
+        self._pool = ThreadPoolExecutor(settings.max_in_flight, "upload") if settings.max_in_flight > 1 else None
+        self._last_prune = time.monotonic()
+        self.last_error: str | None = None
+
+    def run(self) -> None:
+        self._logger.info("delivering to %s (from %s) as %s, %d request(s) at a time", self._target.shown,
+                          self._target.source, self._settings.payload_format.value, self._settings.max_in_flight)
+        if not self._settings.tls_verify and self._target.url.lower().startswith("https"):
+            self._logger.warning("TLS certificates are NOT verified (%s=false): anyone on the path can read and "
+                                 "alter uploads; use this only with a test server", env_name("tls_verify"))
+        try:
+            while not self._stop.is_set():
+                try:
+                    self.step()
+                except (sqlite3.Error, OSError) as error:
+                    # The outcome was not recorded, so the event is still queued and is sent again later.
+                    self._queue_trouble.report(type(error).__name__, f"cannot record a delivery in the queue: {error}")
+                    self._stop.wait(self._backoff.next_delay())
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+            self._session.close()
+
+    def step(self) -> None:
+        """Send the next batch (one event by default), settle each, and back off if any must be retried."""
+        batch = self._queue.claim(self._settings.max_in_flight)
+        if not batch:
+            self._prune_now_and_then()
+            self._queue.wait_for_work(IDLE_WAIT_S, self._stop)
+            return
+        try:
+            outcomes = list(self._pool.map(self._attempt, batch)) if self._pool else [self._attempt(batch[0])]
+            retries = [o for item, o in zip(batch, outcomes, strict=True) if not self._settle(item, o)]
+        finally:
+            for item in batch:  # whatever an error left unsettled goes back into the queue
+                self._queue.release(item.event_id)
+        if retries:
+            self._fail(retries[0], max((o.retry_after_s for o in retries if o.retry_after_s), default=None))
+        elif self._outage_started is not None:
+            self._recover(self._outage_started)
+
+    def _attempt(self, item: QueuedEvent) -> Outcome | None:
+        """One upload; None if the event's stored image is gone (then it was accounted for as lost)."""
+        try:
+            image = self._queue.read_image(item)
+        except OSError as error:
+            self._queue.mark_lost(item.event_id, f"its stored image cannot be read: {error}")
+            return None
+        try:
+            body = payloads.build(self._settings.payload_format, item.description, image)
+        except (KeyError, TypeError, ValueError) as error:  # a damaged stored description: no retry can help
+            return Outcome(Verdict.DEAD_LETTER, f"cannot build the request from the stored event: {error!r}")
+        try:
+            response = self._session.post(
+                self._target.url, data=body.content, allow_redirects=False,
+                headers={"Content-Type": body.content_type, "Idempotency-Key": item.event_id},
+                timeout=(self._settings.connect_timeout_s, self._settings.read_timeout_s))
+        except requests.RequestException as error:
+            return from_exception(error, self._target.shown, self._settings.connect_timeout_s,
+                                  self._settings.read_timeout_s)
+        with response:
+            return from_response(response, self._target.shown)
+
+    def _settle(self, item: QueuedEvent, outcome: Outcome | None) -> bool:
+        """Record the outcome in the queue; False if the event must be retried."""
+        if outcome is None:
+            return True
+        if outcome.verdict is Verdict.DELIVERED:
+            self.last_error = None
+            self._backoff.reset()
+            self._queue.mark_delivered(item.event_id)
+            return True
+        if outcome.verdict is Verdict.DEAD_LETTER:
+            self._queue.dead_letter(item.event_id, outcome.http_status, outcome.detail)
+            self._logger.warning("event %s moved to the dead letters (kept, see `smartcam status`): %s",
+                                 item.event_id, outcome.detail)
+            return True
+        self._queue.release(item.event_id)
+        return False
+
+    def _fail(self, outcome: Outcome, retry_after_s: float | None) -> None:
+        if self._outage_started is None:
+            self._outage_started = time.monotonic()
+        self.last_error = outcome.detail
+        delay = self._backoff.next_delay(retry_after_s)
+        self._outages.report("outage", f"uploads are failing: {outcome.detail}; events stay queued and are retried "
+                                       f"with backoff (up to {self._settings.backoff_cap_s:g}s apart)")
+        self._logger.debug("retrying in %.1fs after: %s", delay, outcome.detail)
+        self._stop.wait(delay)
+
+    def _recover(self, outage_started: float) -> None:
+        self._logger.info("uploads work again after %.0fs of outage", time.monotonic() - outage_started)
+        self._outage_started = None
+        self._outages.forget("outage")
+
+    def _prune_now_and_then(self) -> None:
+        if time.monotonic() - self._last_prune >= PRUNE_INTERVAL_S:
+            self._last_prune = time.monotonic()
+            self._queue.prune_tombstones()

@@ -1,0 +1,125 @@
+"""The uploader's main loop: receive an event, store it durably, acknowledge it; deliver in the background."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+import zmq
+
+from smartcam.common.events import EventReceiver, ReceivedEvent
+from smartcam.common.health import HealthReporter
+from smartcam.common.service import FatalError, ServiceContext, run_service
+from smartcam.common.settings import env_name
+from smartcam.common.wire import Ack
+from smartcam.uploader.auth import auth_headers
+from smartcam.uploader.delivery import Deliverer, make_session
+from smartcam.uploader.queue import EventQueue, StoreRefusedError
+from smartcam.uploader.settings import UploaderSettings
+from smartcam.uploader.target import resolve_target
+
+RECEIVE_TIMEOUT_S = 0.5
+HEALTH_INTERVAL_S = 1.0
+STOP_GRACE_S = 5.0
+
+
+def body(ctx: ServiceContext[UploaderSettings]) -> None:
+    """Run until `ctx.stop`; a setting or volume the service cannot work with raises FatalError/SettingsError."""
+    settings = ctx.settings
+    target = resolve_target(settings, ctx.logger)
+    session = make_session(settings, auth_headers(settings))
+    queue = _open_queue(ctx)
+    context = zmq.Context()
+    try:
+        receiver = EventReceiver(context, settings.events_endpoint, ctx.counters, ctx.logger)
+    except zmq.ZMQError as error:
+        context.destroy(linger=0)
+        raise FatalError(f"cannot listen on {env_name('events_endpoint')}={settings.events_endpoint}: {error}; "
+                         "use a free tcp://*:<port> that infer connects to") from None
+    deliverer = Deliverer(queue, target, settings=settings, session=session, logger=ctx.logger,
+                          counters=ctx.counters, stop=ctx.stop)
+    delivery = DeliveryThread(deliverer, ctx)
+    delivery.start()
+    health = HealthTicker(ctx.health, queue, deliverer)
+    ctx.logger.info("storing events from %s in %s", settings.events_endpoint, settings.queue_dir)
+    try:
+        while not ctx.stop.is_set():
+            received = receiver.receive(RECEIVE_TIMEOUT_S)
+            if received is not None:
+                store_and_acknowledge(queue, receiver, received)
+            if delivery.failure is not None:
+                raise FatalError(f"the delivery thread stopped: {delivery.failure}")
+            health.tick()
+    finally:
+        ctx.stop.set()
+        delivery.join(STOP_GRACE_S)  # a request still in flight is resent after restart (same Idempotency-Key)
+        receiver.close()
+        context.destroy(linger=0)
+        if not delivery.is_alive():
+            queue.close()
+
+
+def store_and_acknowledge(queue: EventQueue, receiver: EventReceiver, received: ReceivedEvent) -> None:
+    """Acknowledge only what is durably stored; a refusal goes back with its reason so infer resends later."""
+    event_id = received.event.event_id
+    try:
+        queue.put(received.event)
+    except StoreRefusedError as refusal:
+        receiver.ack(received.peer, Ack(event_id, stored=False, reason=refusal.reason))
+        return
+    receiver.ack(received.peer, Ack(event_id, stored=True))
+
+
+def _open_queue(ctx: ServiceContext[UploaderSettings]) -> EventQueue:
+    settings = ctx.settings
+    try:
+        return EventQueue(settings.queue_dir, settings.queue_budget_bytes, ctx.logger, ctx.counters)
+    except (OSError, sqlite3.Error) as error:
+        raise FatalError(f"cannot open the queue in {settings.queue_dir} ({env_name('queue_dir')}): {error}; "
+                         "mount a writable volume there") from None
+
+
+class DeliveryThread(threading.Thread):
+    """Runs the Deliverer; keeps the reason if it dies, so the main loop can stop with it."""
+
+    def __init__(self, deliverer: Deliverer, ctx: ServiceContext[UploaderSettings]) -> None:
+        super().__init__(name="delivery", daemon=True)
+        self._deliverer = deliverer
+        self._logger = ctx.logger
+        self.failure: str | None = None
+
+    def run(self) -> None:
+        try:
+            self._deliverer.run()
+        except Exception as error:
+            self.failure = f"{type(error).__name__}: {error}"
+            self._logger.exception("delivery stopped unexpectedly")
+
+
+class HealthTicker:
+    """Working = the loop is alive and the queue can take events; details show depth and the last upload error."""
+
+    def __init__(self, health: HealthReporter, queue: EventQueue, deliverer: Deliverer) -> None:
+        self._health = health
+        self._queue = queue
+        self._deliverer = deliverer
+        self._last = 0.0
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if now - self._last < HEALTH_INTERVAL_S:
+            return
+        self._last = now
+        problem = self._queue.write_problem()
+        if problem:
+            self._health.failing(problem)
+            return
+        figures = self._queue.figures()
+        self._health.working(queue_depth=figures.queued, dead_letters=figures.dead_letter,
+                             oldest_queued_age_s=figures.oldest_queued_age_s,
+                             last_delivery_error=self._deliverer.last_error)
+
+
+def main() -> int:
+    return run_service("uploader", UploaderSettings, body)

@@ -1,0 +1,86 @@
+"""What an upload attempt's result means for the event: delivered, retry later, or dead letter.
+
+Only problems with the event itself dead-letter it. Problems with the link or the target's
+configuration (redirects, credentials, wrong path) keep every event queued: dead-lettering
+the whole queue because a token expired would turn a config slip into a pile of manual work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import requests
+
+from smartcam.common.settings import env_name
+from smartcam.uploader.backoff import parse_retry_after
+
+SNIPPET_CHARS = 200
+_TRANSIENT_4XX = frozenset({408, 425, 429})  # timeout, too early, too many requests: try again later
+_CREDENTIALS = frozenset({401, 403, 407})
+_WRONG_ENDPOINT = frozenset({404, 405})
+
+
+class Verdict(StrEnum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    DEAD_LETTER = "dead_letter"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    verdict: Verdict
+    detail: str
+    http_status: int | None = None
+    retry_after_s: float | None = None
+
+
+def from_response(response: requests.Response, shown_url: str) -> Outcome:
+    """Judge the target's HTTP answer."""
+    status = response.status_code
+    said = f"{shown_url} answered {status} {response.reason or ''}".rstrip()
+    if 200 <= status < 300:
+        return Outcome(Verdict.DELIVERED, said, status)
+    if 300 <= status < 400:
+        where = response.headers.get("Location", "?")
+        return Outcome(Verdict.RETRY, f"{said} redirecting to {where}; set {env_name('upload_url')} to the final "
+                                      "URL (uploads are not redirected: a redirected POST may silently become a GET)",
+                       status)
+    if status in _CREDENTIALS:
+        return Outcome(Verdict.RETRY, f"{said}: the target refuses our credentials; check "
+                                      f"{env_name('auth_token_file')} / {env_name('auth_header_file')}", status)
+    if status in _WRONG_ENDPOINT:
+        return Outcome(Verdict.RETRY, f"{said}: no upload endpoint there; check the upload URL", status)
+    if 400 <= status < 500 and status not in _TRANSIENT_4XX:
+        return Outcome(Verdict.DEAD_LETTER, f"{said}: {snippet(response)}", status)
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    wait = f" (Retry-After {retry_after:.0f}s)" if retry_after is not None else ""
+    return Outcome(Verdict.RETRY, f"{said}{wait}", status, retry_after)
+
+
+def from_exception(error: requests.RequestException, shown_url: str, connect_s: float, read_s: float) -> Outcome:
+    """Judge a failure to get any HTTP answer; all of these are worth retrying."""
+    if isinstance(error, requests.exceptions.SSLError):
+        detail = (f"TLS verification for {shown_url} failed ({_first_line(error)}); fix the server's certificate, "
+                  f"or set {env_name('tls_verify')}=false for a test server only")
+    elif isinstance(error, requests.exceptions.ConnectTimeout):
+        detail = f"no connection to {shown_url} within {connect_s:g}s ({env_name('connect_timeout_s')})"
+    elif isinstance(error, requests.exceptions.ReadTimeout):
+        detail = f"{shown_url} did not answer within {read_s:g}s ({env_name('read_timeout_s')})"
+    elif isinstance(error, requests.exceptions.ConnectionError):
+        detail = f"cannot reach {shown_url}: {_first_line(error)}"
+    else:
+        detail = f"request to {shown_url} failed: {type(error).__name__}: {_first_line(error)}"
+    return Outcome(Verdict.RETRY, detail)
+
+
+def snippet(response: requests.Response) -> str:
+    """The start of the reply body on one line, so a dead letter says why the server refused it."""
+    text = " ".join(response.content[:SNIPPET_CHARS * 4].decode("utf-8", "replace").split())
+    if not text:
+        return "(empty reply body)"
+    return text[:SNIPPET_CHARS] + ("..." if len(text) > SNIPPET_CHARS else "")
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).splitlines() or [type(error).__name__])[0][:SNIPPET_CHARS]

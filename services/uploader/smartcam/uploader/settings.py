@@ -1,0 +1,52 @@
+"""Uploader settings, sized for links as poor as 2G (long timeouts, patient backoff)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from smartcam.common.settings import CommonSettings
+
+
+class PayloadFormat(StrEnum):
+    """How an event is put on the wire; see `payloads`."""
+
+    JSON = "json"
+    MULTIPART = "multipart"
+    LEGACY = "legacy"
+
+
+class UploaderSettings(CommonSettings):
+    """Variables are SMARTCAM_<FIELD>; the README's settings table mirrors these fields."""
+
+    upload_url: str | None = None
+    demo_sink_url: str = "http://demo-sink:8000/events"
+    config_dir: Path = Path("/etc/smartcam")
+    legacy_url_file: Path = Path("/etc/esb_url")
+    events_endpoint: str = "tcp://*:5556"
+    queue_dir: Path = Path("/var/lib/smartcam/queue")
+    queue_budget_mb: float = Field(default=1024.0, gt=0)
+    connect_timeout_s: float = Field(default=15.0, gt=0)
+    read_timeout_s: float = Field(default=60.0, gt=0)
+    backoff_base_s: float = Field(default=2.0, gt=0)
+    backoff_cap_s: float = Field(default=300.0, gt=0)
+    max_in_flight: int = Field(default=1, ge=1, le=16)
+    payload_format: PayloadFormat = PayloadFormat.JSON
+    tls_verify: bool = True
+    auth_token_file: Path | None = None
+    auth_header_file: Path | None = None
+
+    @field_validator("backoff_cap_s")
+    @classmethod
+    def _cap_not_below_base(cls, value: float, info: ValidationInfo) -> float:
+        base = info.data.get("backoff_base_s")
+        if base is not None and value < base:
+            raise ValueError(f"the backoff cap is below SMARTCAM_BACKOFF_BASE_S={base}; "
+                             "raise the cap or lower the base")
+        return value
+
+    @property
+    def queue_budget_bytes(self) -> int:
+        return int(self.queue_budget_mb * 1024 * 1024)

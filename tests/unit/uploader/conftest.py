@@ -1,0 +1,178 @@
+"""Real parts for uploader tests: a scripted HTTP server on loopback, temp queue dirs, real events."""
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from smartcam.common.counters import Counters
+from smartcam.common.settings import load_settings
+from smartcam.common.wire import Detection, Event, Location, ModelRef
+from smartcam.uploader.settings import UploaderSettings
+
+BASE_TIME = datetime(2026, 11, 27, 6, 0, 0, tzinfo=UTC)
+JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4 + b"\xff\xd9"
+
+
+BERLIN = Location(52.52, 13.405)
+
+
+def _make_event(n, *, sample=False, seconds=None, image=JPEG, location=BERLIN):
+    """Event number n, captured n seconds after BASE_TIME unless `seconds` says otherwise."""
+    captured = BASE_TIME + timedelta(seconds=n if seconds is None else seconds)
+    detections = [] if sample else [Detection("face", 0.87654, (0.1, 0.2, 0.5, 0.6))]
+    return Event(f"evt-{n}", "cam-1", n, captured, location, detections, ModelRef("blazeface", "ab" * 32),
+                 sample, image)
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    headers: dict = field(default_factory=dict)
+    body: bytes = b'{"ok": true}'
+    delay_s: float = 0.0
+
+
+@dataclass
+class Received:
+    at: float
+    path: str
+    headers: dict
+    body: bytes
+    status: int
+
+    @property
+    def event_id(self):
+        return self.headers.get("Idempotency-Key")
+
+
+class ScriptedTarget:
+    """The REST endpoint: answers from a script (one reply per request), then by `rule`, then 200."""
+
+    def __init__(self, port=0):
+        self.requests: list[Received] = []
+        self.script: deque[Reply] = deque()
+        self.rule = None  # callable(event_id) -> Reply | None
+        self._lock = threading.Lock()
+        target = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                reply = target._reply_for(self.headers.get("Idempotency-Key"))
+                if reply.delay_s:
+                    time.sleep(reply.delay_s)
+                with target._lock:
+                    target.requests.append(Received(time.monotonic(), self.path, dict(self.headers), body,
+                                                    reply.status))
+                try:
+                    self.send_response(reply.status)
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    self.wfile.write(reply.body)
+                except OSError:
+                    pass  # the client gave up (read timeout)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/events"
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+
+    def _reply_for(self, event_id):
+        with self._lock:
+            if self.script:
+                return self.script.popleft()
+        return (self.rule and self.rule(event_id)) or Reply()
+
+    def delivered_ids(self):
+        with self._lock:
+            return [r.event_id for r in self.requests if 200 <= r.status < 300]
+
+    def ids(self):
+        with self._lock:
+            return [r.event_id for r in self.requests]
+
+    def json_bodies(self):
+        with self._lock:
+            return [json.loads(r.body) for r in self.requests]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def target():
+    server = ScriptedTarget()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def counters():
+    return Counters()
+
+
+@pytest.fixture
+def logger():
+    return logging.getLogger("smartcam.test.uploader")
+
+
+@pytest.fixture
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def make_settings(tmp_path, monkeypatch):
+    """Settings with short timeouts and backoffs, isolated from the machine's environment and /etc."""
+    for name in list(os.environ):
+        if name.startswith("SMARTCAM_"):
+            monkeypatch.delenv(name)
+
+    def make(**overrides):
+        values = {
+            "queue_dir": tmp_path / "queue", "config_dir": tmp_path / "etc-smartcam",
+            "legacy_url_file": tmp_path / "esb_url", "health_file": tmp_path / "health.json",
+            "connect_timeout_s": 1.0, "read_timeout_s": 2.0, "backoff_base_s": 0.05, "backoff_cap_s": 0.2,
+            "camera_id": "cam-1",
+        }
+        values.update(overrides)
+        return load_settings(UploaderSettings, **values)
+
+    return make
+
+
+def _wait_until(condition, timeout_s=10.0, interval_s=0.02):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval_s)
+    return condition()
+
+
+@pytest.fixture
+def make_event():
+    return _make_event
+
+
+@pytest.fixture
+def wait_until():
+    return _wait_until

@@ -1,0 +1,122 @@
+"""The service loop over real ZeroMQ sockets: receive, store durably, acknowledge, deliver; refusals and health."""
+
+import errno
+import json
+import threading
+import time
+
+import pytest
+import zmq
+
+from smartcam.common.counters import Counters
+from smartcam.common.events import EventSender
+from smartcam.common.health import HealthReporter
+from smartcam.common.service import FatalError, ServiceContext
+from smartcam.common.settings import SettingsError
+from smartcam.uploader import bodies, status
+from smartcam.uploader.main import body
+
+
+@pytest.fixture
+def zmq_context():
+    context = zmq.Context()
+    yield context
+    context.destroy(linger=0)
+
+
+@pytest.fixture
+def service(make_settings, logger, tmp_path):
+    """Runs the uploader body in a thread; stops it on teardown."""
+    running = []
+
+    def start(**overrides):
+        settings = make_settings(**overrides)
+        counters = Counters()
+        ctx = ServiceContext(settings, logger, HealthReporter(settings.health_file, "uploader", counters), counters,
+                             threading.Event())
+        failures = []
+
+        def run():
+            try:
+                body(ctx)
+            except Exception as error:
+                failures.append(error)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        running.append((ctx, thread, failures))
+        return ctx, failures
+
+    yield start
+    for ctx, thread, failures in running:
+        already_failed = list(failures)
+        ctx.stop.set()
+        thread.join(10)
+        assert not thread.is_alive()
+        assert failures == already_failed  # stopping is clean, not an error
+
+
+def pump(sender, condition, timeout_s=10.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not condition():
+        sender.poll(0.02)
+    return condition()
+
+
+def test_events_are_acknowledged_once_stored_and_then_delivered(service, target, zmq_context, free_port, logger,
+                                                                make_event, wait_until):
+    endpoint = f"tcp://127.0.0.1:{free_port}"
+    ctx, _ = service(upload_url=target.url, events_endpoint=endpoint)
+    sender_counters = Counters()
+    sender = EventSender(zmq_context, endpoint, sender_counters, logger, max_unacked=10, ack_timeout_s=5)
+    for n in range(3):
+        sender.send(make_event(n))
+    assert pump(sender, lambda: sender_counters.get("events.acked") == 3)
+    sender.send(make_event(1))  # infer resends after a lost ack: acknowledged again, stored once
+    assert pump(sender, lambda: sender_counters.get("events.acked") == 4)
+    assert wait_until(lambda: len(target.delivered_ids()) == 3)
+    assert sorted(target.delivered_ids()) == ["evt-0", "evt-1", "evt-2"]
+    figures = status.collect(ctx.settings.queue_dir)
+    assert (figures["received"], figures["delivered"]) == (3, 3)
+    assert figures["duplicates"] >= 1  # at least our resend; infer also resends on (re)connect
+    assert wait_until(lambda: json.loads(ctx.settings.health_file.read_text())["details"].get("queue_depth") == 0)
+    health = json.loads(ctx.settings.health_file.read_text())
+    assert health["status"] == "ok"
+    assert health["details"]["last_delivery_error"] is None
+    sender.close()
+
+
+def test_a_full_disk_is_acknowledged_as_refused_and_shown_in_health(service, target, zmq_context, free_port, logger,
+                                                                    make_event, monkeypatch, wait_until):
+    endpoint = f"tcp://127.0.0.1:{free_port}"
+    ctx, _ = service(upload_url=target.url, events_endpoint=endpoint)
+
+    def disk_full(_descriptor):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(bodies.os, "fsync", disk_full)
+    sender_counters = Counters()
+    sender = EventSender(zmq_context, endpoint, sender_counters, logger, max_unacked=10, ack_timeout_s=5)
+    sender.send(make_event(1))
+    assert pump(sender, lambda: sender_counters.get("events.refused") >= 1)
+    assert sender.unacked == 1  # infer keeps it to resend
+    assert wait_until(lambda: json.loads(ctx.settings.health_file.read_text())["status"] == "failing")
+    assert "free disk space" in json.loads(ctx.settings.health_file.read_text())["reason"]
+    assert ctx.counters.get("refused") >= 1
+    assert status.collect(ctx.settings.queue_dir)["received"] == 0
+    monkeypatch.undo()
+    sender.close()
+
+
+def test_an_endpoint_it_cannot_bind_is_fatal_with_the_variable_named(service, wait_until, target):
+    _, failures = service(upload_url=target.url, events_endpoint="tcp://256.0.0.1:1")
+    assert wait_until(lambda: failures)
+    assert isinstance(failures[0], FatalError)
+    assert "SMARTCAM_EVENTS_ENDPOINT" in str(failures[0])
+
+
+def test_a_malformed_upload_url_stops_the_service_with_its_source_named(service, wait_until):
+    _, failures = service(upload_url="ftp://nowhere")
+    assert wait_until(lambda: failures)
+    assert isinstance(failures[0], SettingsError)
+    assert "SMARTCAM_UPLOAD_URL" in str(failures[0])
