@@ -23,6 +23,9 @@ from smartcam.common.logs import setup_logging
 from smartcam.common.settings import SettingsError, SettingsT, load_settings
 
 EXIT_FATAL = 2
+# After a fatal error the service stays up this long, reporting the reason through its
+# healthcheck, before it exits for Compose to restart it (this also slows down a crash loop).
+DEFAULT_FATAL_HOLD_S = 15.0
 
 
 class FatalError(Exception):
@@ -65,5 +68,16 @@ def run_service(
     except (SettingsError, FatalError) as error:
         logger.error("cannot run: %s", error)
         health.failing(str(error))
+        stop.wait(_fatal_hold_s(logger))
         return EXIT_FATAL
     return 0
+
+
+def _fatal_hold_s(logger: logging.Logger) -> float:
+    """SMARTCAM_FATAL_HOLD_S, read directly: the settings themselves may be what is broken."""
+    text = os.environ.get("SMARTCAM_FATAL_HOLD_S", "")
+    try:
+        return max(0.0, float(text)) if text else DEFAULT_FATAL_HOLD_S
+    except ValueError:
+        logger.warning("SMARTCAM_FATAL_HOLD_S=%r is not a number of seconds; using %.0f", text, DEFAULT_FATAL_HOLD_S)
+        return DEFAULT_FATAL_HOLD_S
