@@ -69,7 +69,7 @@ class HealthReporter:
         write_json_atomically(self._path, document)
 
 
-def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
+def write_json_atomically(path: Path, document: dict[str, Any] | list[Any]) -> None:
     """Write via a temporary file and rename, so a reader never sees half a document."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
