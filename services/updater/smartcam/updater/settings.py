@@ -1,8 +1,57 @@
-"""Updater settings (SMARTCAM_*)."""
+"""Updater settings (SMARTCAM_*): where the Docker API is, how often to poll, how long to wait for health."""
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
 
 from smartcam.common.settings import CommonSettings
+
+# Polling interval per channel: evaluation devices update fastest, production ones slowest.
+DEFAULT_POLL_INTERVALS_S = {"master": 300.0, "devrelease": 1800.0, "release": 6 * 3600.0}
 
 
 class UpdaterSettings(CommonSettings):
     version: str = "dev"  # SMARTCAM_VERSION, baked into each image at build time
     report_interval_s: float = 300.0
+    state_dir: Path = Path("/var/lib/smartcam/updater")
+    # Image updates are on only when images come from a registry (compose's SMARTCAM_REGISTRY prefix).
+    registry: str = ""
+    docker_host: str = "tcp://docker-api:2375"
+    # Services updated as containers, in this order; the updater always updates itself last.
+    update_services: str = "infer,uploader,capture"
+    poll_interval_master_s: float = Field(DEFAULT_POLL_INTERVALS_S["master"], gt=0)
+    poll_interval_devrelease_s: float = Field(DEFAULT_POLL_INTERVALS_S["devrelease"], gt=0)
+    poll_interval_release_s: float = Field(DEFAULT_POLL_INTERVALS_S["release"], gt=0)
+    poll_interval_s: float | None = Field(None, gt=0)  # overrides the channel's interval when set
+    poll_jitter: float = Field(0.1, ge=0, le=0.5)  # +- this fraction of the interval, so devices spread out
+    retry_initial_s: float = Field(30.0, gt=0)  # first retry after a failed poll; doubles up to the interval
+    health_timeout_s: float = Field(180.0, gt=0)  # a new container must be healthy within this
+    min_free_disk_mb: int = Field(300, ge=0)  # beyond the size of the image being replaced
+    first_poll_delay_s: float = Field(30.0, ge=0)  # lets the stack settle after boot before the first poll
+
+    @field_validator("registry")
+    @classmethod
+    def _registry_prefix(cls, value: str) -> str:
+        if value and not value.endswith("/"):
+            raise ValueError(f"{value!r} must end with '/', e.g. 'registry.example.com/' or '127.0.0.1:5000/'")
+        return value
+
+    @field_validator("update_services")
+    @classmethod
+    def _service_names(cls, value: str) -> str:
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        if "updater" in names:
+            raise ValueError("list only the other services; the updater updates itself last, after a self-test")
+        return ",".join(names)
+
+    @property
+    def service_names(self) -> list[str]:
+        return [n for n in self.update_services.split(",") if n]
+
+    @property
+    def poll_interval(self) -> float:
+        """The polling interval of this device's channel (unknown channels poll like master)."""
+        if self.poll_interval_s is not None:
+            return self.poll_interval_s
+        return {"devrelease": self.poll_interval_devrelease_s,
+                "release": self.poll_interval_release_s}.get(self.channel, self.poll_interval_master_s)

@@ -1,0 +1,33 @@
+"""When to poll next: the channel's interval with jitter, and a doubling backoff after failures.
+
+Jitter spreads a fleet's polls so a publish does not make every device hit the registry at once;
+the backoff keeps an unreachable registry (2G link down) from costing a request every few seconds.
+"""
+
+from __future__ import annotations
+
+import random
+
+
+class PollSchedule:
+    """Delay until the next poll, given whether the last one reached the registry."""
+
+    def __init__(self, interval_s: float, jitter: float, retry_initial_s: float,
+                 rng: random.Random | None = None) -> None:
+        self._interval = interval_s
+        self._jitter = jitter
+        self._retry_initial = min(retry_initial_s, interval_s)
+        self._rng = rng or random.Random()
+        self.failures = 0
+
+    def succeeded(self) -> float:
+        self.failures = 0
+        return self._jittered(self._interval)
+
+    def failed(self) -> float:
+        """Retry sooner than the interval at first, doubling each time, never beyond the interval."""
+        self.failures += 1
+        return self._jittered(min(self._retry_initial * 2 ** (self.failures - 1), self._interval))
+
+    def _jittered(self, delay: float) -> float:
+        return delay * (1 + self._rng.uniform(-self._jitter, self._jitter))

@@ -1,0 +1,219 @@
+"""Image updates against a real registry: good release, bad release (rollback), registry down, self-update.
+
+Each test gets its own channel tag in one module-wide local registry, so the stacks never see each
+other's releases. New releases are the tested images plus one small layer.
+"""
+
+import json
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from tests.integration.harness import REPO, TEST_CHANNEL, compose
+from tests.integration.registry import Registry, build_variant, docker
+
+SERVICES = ("capture", "infer", "updater", "docker-api")
+FAST_POLLING = {"SMARTCAM_POLL_INTERVAL_S": "3", "SMARTCAM_POLL_JITTER": "0", "SMARTCAM_FIRST_POLL_DELAY_S": "1",
+                "SMARTCAM_RETRY_INITIAL_S": "2", "SMARTCAM_HEALTH_TIMEOUT_S": "90", "SMARTCAM_FPS": "4"}
+
+
+@pytest.fixture(scope="module")
+def registry(images, tmp_path_factory):
+    registry = Registry(tmp_path_factory.mktemp("registry"))
+    registry.start()
+    # Built under this registry's name (cached layers: seconds), so no other test session's `itest` build
+    # on the same daemon can swap the images under these tests.
+    result = compose("build", *SERVICES, project="smartcam-it-build", files=[REPO / "compose.yaml"], check=False,
+                     env={"SMARTCAM_CHANNEL": TEST_CHANNEL, "SMARTCAM_REGISTRY": registry.prefix}, timeout=1800)
+    assert result.returncode == 0, result.stderr[-4000:]
+    for service in SERVICES:
+        registry.push(registry.ref(service, TEST_CHANNEL), service, TEST_CHANNEL)
+    yield registry
+    registry.stop()
+    leftovers = docker("images", "-q", "--filter", f"reference={registry.prefix}smartcam/*").split()
+    if leftovers:
+        subprocess.run(["docker", "rmi", "-f", *set(leftovers)], capture_output=True, check=False)
+
+
+@pytest.fixture
+def channel_stack(registry, stack_factory):
+    """A stack on a fresh channel of the local registry, polling every 3 s."""
+    channel = f"itest-{uuid.uuid4().hex[:6]}"
+    for service in SERVICES:
+        registry.push(registry.ref(service, TEST_CHANNEL), service, channel)
+    stack = stack_factory({"SMARTCAM_REGISTRY": registry.prefix, "SMARTCAM_CHANNEL": channel, **FAST_POLLING})
+    stack.channel = channel
+    return stack
+
+
+def containers(stack, service):
+    ids = docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={stack.project}",
+                 "--filter", f"label=com.docker.compose.service={service}").split()
+    return json.loads(docker("inspect", *ids)) if ids else []
+
+
+def only(stack, service):
+    found = containers(stack, service)
+    assert len(found) == 1, [c["Name"] for c in found]
+    return found[0]
+
+
+def read(stack, service, path):
+    container = only(stack, service)["Id"]
+    return json.loads(docker("exec", container, "cat", path))
+
+
+def counter(stack, service, name):
+    return read(stack, service, "/run/smartcam/health.json")["counters"].get(name, 0)
+
+
+def history(stack):
+    return read(stack, "updater", "/var/lib/smartcam/updater/history.json")
+
+
+def healthy(container):
+    return container["State"].get("Health", {}).get("Status") == "healthy"
+
+
+def image_id(ref):
+    return docker("image", "inspect", "--format", "{{.Id}}", ref).strip()
+
+
+def wait_polls(stack, count, counter_name="polls.ok"):
+    start = counter(stack, "updater", counter_name)
+    stack.wait_for(lambda: counter(stack, "updater", counter_name) >= start + count, 60, f"{count} x {counter_name}")
+
+
+def test_new_image_replaces_the_service_with_its_compose_configuration(channel_stack, registry):
+    stack = channel_stack
+    stack.up("capture", "infer", "updater")
+    stack.wait_for(lambda: all(healthy(only(stack, s)) for s in ("capture", "infer")), 90, "a healthy pipeline")
+    wait_polls(stack, 1)
+    old = only(stack, "infer")
+    baseline_start, baseline_at = counter(stack, "capture", "frames.dropped"), time.monotonic()
+    time.sleep(10)  # capture drops frames whenever infer is busy; this is the normal rate
+    dropped_before = counter(stack, "capture", "frames.dropped")
+    baseline_rate = (dropped_before - baseline_start) / (time.monotonic() - baseline_at)
+
+    release = build_variant(registry.ref("infer", stack.channel), f"smartcam-test/infer:{stack.channel}-2",
+                            f"LABEL smartcam.test.release={stack.channel}-2")
+    pushed_at = time.monotonic()
+    digest = registry.push(release, "infer", stack.channel)
+    new_id = image_id(release)
+
+    def updated_and_healthy():
+        found = containers(stack, "infer")
+        return len(found) == 1 and found[0]["Image"] == new_id and healthy(found[0])
+
+    stack.wait_for(updated_and_healthy, 150, "infer updated and healthy")
+    push_to_healthy = time.monotonic() - pushed_at
+    frames_lost = counter(stack, "capture", "frames.dropped") - dropped_before
+    print(f"\nMEASURED push->healthy infer: {push_to_healthy:.1f}s; capture frames.dropped during it: "
+          f"{frames_lost} (4 fps; {baseline_rate:.2f}/s dropped before the update, infer being busy); "
+          f"updater: {history(stack)[-1]['reason']}")
+
+    new = only(stack, "infer")
+    assert new["Id"] != old["Id"]
+    assert new["Name"] == old["Name"]
+    # Exactly its compose configuration: labels, network aliases, hardening, mounts, env; the new image's own ENV.
+    assert {k: v for k, v in new["Config"]["Labels"].items() if k.startswith("com.docker.compose.")
+            and k != "com.docker.compose.image"} == {
+        k: v for k, v in old["Config"]["Labels"].items() if k.startswith("com.docker.compose.")
+        and k != "com.docker.compose.image"}
+    assert new["Config"]["Labels"]["com.docker.compose.image"] == new_id
+    assert new["Config"]["Labels"]["smartcam.test.release"] == f"{stack.channel}-2"
+    assert new["Config"]["Image"] == registry.ref("infer", stack.channel)
+    for key in ("ReadonlyRootfs", "CapDrop", "SecurityOpt", "RestartPolicy", "Tmpfs", "Init", "NetworkMode",
+                "LogConfig", "Binds", "Mounts"):
+        assert new["HostConfig"].get(key) == old["HostConfig"].get(key), key
+    assert new["Config"]["User"] == "10001:10001"
+    assert set(old["Config"]["Env"]) == set(new["Config"]["Env"])
+    assert "infer" in new["NetworkSettings"]["Networks"][f"{stack.project}_pipeline"]["Aliases"]
+    assert old["Id"][:12] not in new["NetworkSettings"]["Networks"][f"{stack.project}_pipeline"]["Aliases"]
+    # History, state for the heartbeat, and the previous image kept for rollback.
+    record = history(stack)[-1]
+    assert (record["kind"], record["target"], record["to_ref"], record["result"]) == (
+        "service", "infer", digest, "updated")
+    state = read(stack, "updater", "/var/lib/smartcam/updater/state.json")
+    assert state["services"]["infer"]["digest"] == digest
+    assert state["services"]["infer"]["version"] == "dev"
+    assert image_id(old["Image"]) == old["Image"]
+    # The stack still works end to end on the new container: infer keeps taking frames.
+    taken = counter(stack, "capture", "frames.sent")
+    stack.wait_for(lambda: counter(stack, "capture", "frames.sent") > taken + 4, 30, "infer taking frames")
+    assert frames_lost <= 4 * push_to_healthy + 8  # capture kept running and counted every lost frame
+
+
+def test_unhealthy_release_is_rolled_back_and_never_pulled_again_and_registry_outage_changes_nothing(
+        channel_stack, registry):
+    stack = channel_stack
+    stack.up("capture", "infer", "updater")
+    stack.wait_for(lambda: all(healthy(only(stack, s)) for s in ("capture", "infer")), 90, "a healthy pipeline")
+    wait_polls(stack, 1)
+    old = only(stack, "capture")
+
+    bad = build_variant(registry.ref("capture", stack.channel), f"smartcam-test/capture:{stack.channel}-bad",
+                        'HEALTHCHECK --interval=2s --timeout=2s --retries=1 CMD ["false"]')
+    digest = registry.push(bad, "capture", stack.channel)
+    stack.wait_for(lambda: any(r["to_ref"] == digest for r in history(stack)), 120, "the update attempt")
+    record = [r for r in history(stack) if r["to_ref"] == digest][-1]
+    assert (record["kind"], record["target"], record["result"]) == ("service", "capture", "rolled_back")
+    assert "healthcheck failed" in record["reason"]
+
+    stack.wait_for(lambda: healthy(only(stack, "capture")), 60, "the old capture healthy again")
+    restored = only(stack, "capture")
+    assert restored["Id"] == old["Id"]
+    assert restored["Name"] == old["Name"]
+    assert restored["Image"] == old["Image"]
+    assert image_id(registry.ref("capture", stack.channel)) == old["Image"]  # compose would recreate the same
+    bad_list = read(stack, "updater", "/var/lib/smartcam/updater/bad-digests.json")
+    assert digest in bad_list[f"{registry.prefix}smartcam/capture"]
+    # Never pulled again: more polls, no new attempt, the rejected image stays gone.
+    assert registry.pulls_by_digest(digest) >= 1
+    pulls = registry.pulls_by_digest(digest)
+    wait_polls(stack, 3)
+    assert registry.pulls_by_digest(digest) == pulls
+    assert [r["to_ref"] for r in history(stack)].count(digest) == 1
+    assert subprocess.run(["docker", "image", "inspect", f"{registry.prefix}smartcam/capture@{digest}"],
+                          capture_output=True, check=False).returncode != 0
+
+    # Registry down: nothing changes, nothing crashes, one log line for the whole outage.
+    updater = only(stack, "updater")["Id"]
+    registry.stop()
+    try:
+        wait_polls(stack, 3, "polls.failed")
+        assert only(stack, "updater")["Id"] == updater
+        assert only(stack, "capture")["Id"] == old["Id"]
+        assert stack.logs("updater").count("cannot check") == 1
+    finally:
+        registry.start()
+    stack.wait_for(lambda: "registry reachable again" in stack.logs("updater"), 60, "the updater noticing")
+    assert only(stack, "updater")["State"]["Running"]
+
+
+def test_updater_updates_itself_and_exactly_one_updater_remains(channel_stack, registry):
+    stack = channel_stack
+    stack.up("updater")
+    wait_polls(stack, 1)
+    release = build_variant(registry.ref("updater", stack.channel), f"smartcam-test/updater:{stack.channel}-2",
+                            f"LABEL smartcam.test.release={stack.channel}-2")
+    pushed_at = time.monotonic()
+    digest = registry.push(release, "updater", stack.channel)
+    new_id = image_id(release)
+
+    def handed_over():
+        found = containers(stack, "updater")
+        return len(found) == 1 and found[0]["Image"] == new_id and healthy(found[0])
+
+    stack.wait_for(handed_over, 150, "a single healthy updater on the new image")
+    print(f"\nMEASURED push->healthy updater (self-update): {time.monotonic() - pushed_at:.1f}s")
+    updater = only(stack, "updater")
+    assert updater["Name"] == f"/{stack.project}-updater-1"
+    assert not docker("ps", "-aq", "--filter", "name=smartcam-updater-selftest").strip()
+    assert not [c for c in containers(stack, "updater") if c["Name"].endswith(".previous")]
+    record = [r for r in history(stack) if r["to_ref"] == digest][-1]
+    assert (record["kind"], record["target"], record["result"]) == ("updater", "updater", "updated")
+    # The successor works: it keeps polling.
+    wait_polls(stack, 2)
