@@ -99,13 +99,6 @@ class Registry:
         except urllib.error.HTTPError:
             return None
 
-    def pulls_by_digest(self, digest: str) -> int:
-        """How often the access log shows the manifest fetched by this digest, as a pull by digest does
-        (a digest check asks for the tag instead)."""
-        return sum(1 for line in self.log.read_text().splitlines() if f"/manifests/{digest} " in line
-                   and '"GET ' in line)
-
-
 def build_variant(base: str, tag: str, *instructions: str) -> str:
     """A tiny image on top of `base` (one more layer), e.g. a new release or a broken healthcheck."""
     dockerfile = "\n".join([f"FROM {base}", *instructions, ""])

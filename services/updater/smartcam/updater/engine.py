@@ -59,7 +59,17 @@ class Engine:
                              f"({error}); is the docker-api service running?") from error
 
     def poll_once(self) -> bool:
-        """Check every service, then the updater itself; False when the registry could not be reached."""
+        """Check every service, then the updater itself; False when the registry or Docker could not be reached."""
+        try:
+            reached = self._poll()
+        except DOCKER_ERRORS as error:
+            self._problems.report("docker-api", f"Docker API unreachable through {self._settings.docker_host} "
+                                  f"({error}); keeping what runs and retrying later", level=logging.ERROR)
+            return False
+        self._problems.forget("docker-api")
+        return reached
+
+    def _poll(self) -> bool:
         running = self._find_running(recover=True)
         reached = True
         for service in [*self._settings.service_names, UPDATER]:
@@ -174,6 +184,8 @@ class Engine:
             removed = remove_superseded(self._client, current.repository, {new_id, current.image.id}, self._logger)
             self._record(kind, current, remote, "updated", f"{outcome.reason}; removed {removed} superseded images")
             self._logger.info("updated %s to %s (%s)", current.service, remote, outcome.reason)
+            for kind_of_problem in ("disk", "pull", "docker"):
+                self._problems.forget(kind_of_problem)
             return
         self._bad.mark(current.repository, remote)
         self._discard(new_id)
