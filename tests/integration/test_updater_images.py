@@ -61,19 +61,18 @@ def only(stack, service):
     return found[0]
 
 
-def read(stack, service, path):
+def read(stack, service, path, missing="null"):
+    """A JSON file inside the service's container; `missing` (JSON) while it does not exist yet."""
     container = only(stack, service)["Id"]
-    return json.loads(docker("exec", container, "cat", path))
+    return json.loads(docker("exec", container, "sh", "-c", f"cat {path} 2>/dev/null || echo '{missing}'"))
 
 
 def counter(stack, service, name):
-    return read(stack, service, "/run/smartcam/health.json")["counters"].get(name, 0)
+    return read(stack, service, "/run/smartcam/health.json", '{"counters": {}}')["counters"].get(name, 0)
 
 
 def history(stack):
-    """The updater's history; empty before the first attempt (the file does not exist yet)."""
-    container = only(stack, "updater")["Id"]
-    return json.loads(docker("exec", container, "sh", "-c", "cat /var/lib/smartcam/updater/history.json || echo []"))
+    return read(stack, "updater", "/var/lib/smartcam/updater/history.json", "[]")
 
 
 def healthy(container):
@@ -240,3 +239,39 @@ def test_publish_pushes_every_image_under_the_channel_and_the_commit_tag(registr
         assert f"{registry.ref(service, channel)}@{digest}" in result.stdout
         env = json.loads(docker("image", "inspect", "--format", "{{json .Config.Env}}", registry.ref(service, channel)))
         assert f"SMARTCAM_VERSION={commit_tag}" in env, service
+
+
+PROBE = """
+import docker, json
+client = docker.DockerClient(base_url="tcp://docker-api:2375", version="1.41", timeout=20)
+me = client.containers.get(__import__("socket").gethostname())
+results = {}
+def attempt(name, call):
+    try:
+        call()
+        results[name] = "allowed"
+    except docker.errors.APIError as error:
+        results[name] = error.status_code
+attempt("list containers", lambda: client.containers.list())
+attempt("exec", lambda: me.exec_run(["true"]))
+attempt("volumes", lambda: client.volumes.list())
+attempt("build", lambda: client.api._raise_for_status(client.api.post(client.api._url("/build"))))
+attempt("privileged", lambda: client.api.create_container("sha256:0", host_config=client.api.create_host_config(
+    privileged=True)))
+attempt("socket mount", lambda: client.api.create_container("sha256:0", host_config=client.api.create_host_config(
+    binds=["/var/run/docker.sock:/s"])))
+attempt("host pid", lambda: client.api.create_container("sha256:0", host_config=client.api.create_host_config(
+    pid_mode="host")))
+print(json.dumps(results))
+"""
+
+
+def test_the_docker_api_proxy_allows_only_what_the_updater_uses(channel_stack):
+    stack = channel_stack
+    stack.up("updater")
+    stack.wait_for(lambda: healthy(only(stack, "updater")), 60, "the updater")
+    updater = only(stack, "updater")
+    assert list(updater["NetworkSettings"]["Networks"]) == [f"{stack.project}_docker-api"]
+    results = json.loads(docker("exec", updater["Id"], "python", "-c", PROBE))
+    assert results == {"list containers": "allowed", "exec": 403, "volumes": 403, "build": 403, "privileged": 403,
+                       "socket mount": 403, "host pid": 403}
