@@ -5,6 +5,7 @@ other's releases. New releases are the tested images plus one small layer.
 """
 
 import json
+import logging
 import os
 import subprocess
 import time
@@ -12,6 +13,8 @@ import uuid
 
 import pytest
 
+import docker as docker_sdk
+from smartcam.updater.images import remove_superseded
 from tests.integration.harness import REPO, TEST_CHANNEL, compose
 from tests.integration.registry import Registry, build_variant, docker
 
@@ -197,50 +200,6 @@ def test_unhealthy_release_is_rolled_back_and_never_pulled_again_and_registry_ou
     assert only(stack, "updater")["State"]["Running"]
 
 
-def test_updater_updates_itself_and_exactly_one_updater_remains(channel_stack, registry):
-    stack = channel_stack
-    stack.up("updater")
-    wait_polls(stack, 1)
-    release = build_variant(registry.ref("updater", stack.channel), f"smartcam-test/updater:{stack.channel}-2",
-                            f"LABEL smartcam.test.release={stack.channel}-2")
-    pushed_at = time.monotonic()
-    digest = registry.push(release, "updater", stack.channel)
-    new_id = image_id(release)
-
-    def handed_over():
-        found = containers(stack, "updater")
-        return len(found) == 1 and found[0]["Image"] == new_id and healthy(found[0])
-
-    stack.wait_for(handed_over, 150, "a single healthy updater on the new image")
-    print(f"\nMEASURED push->healthy updater (self-update): {time.monotonic() - pushed_at:.1f}s")
-    updater = only(stack, "updater")
-    assert updater["Name"] == f"/{stack.project}-updater-1"
-    assert not docker("ps", "-aq", "--filter", "name=smartcam-updater-selftest").strip()
-    assert not [c for c in containers(stack, "updater") if c["Name"].endswith(".previous")]
-    record = [r for r in history(stack) if r["to_ref"] == digest][-1]
-    assert (record["kind"], record["target"], record["result"]) == ("updater", "updater", "updated")
-    # The successor works: it keeps polling.
-    wait_polls(stack, 2)
-
-
-def test_publish_pushes_every_image_under_the_channel_and_the_commit_tag(registry):
-    channel = f"itest-pub-{uuid.uuid4().hex[:6]}"
-    result = subprocess.run([str(REPO / "scripts/publish"), "--channel", channel, "--allow-dirty"],
-                            env={**os.environ, "SMARTCAM_REGISTRY": registry.prefix}, capture_output=True,
-                            text=True, timeout=900, check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
-                            check=True).stdout.strip()
-    commit_tag = f"git-{commit[:12]}"
-    for service in ("capture", "infer", "uploader", "updater", "docker-api", "demo-sink"):
-        digest = registry.digest(service, channel)
-        assert digest is not None, service
-        assert registry.digest(service, commit_tag) == digest, service
-        assert f"{registry.ref(service, channel)}@{digest}" in result.stdout
-        env = json.loads(docker("image", "inspect", "--format", "{{json .Config.Env}}", registry.ref(service, channel)))
-        assert f"SMARTCAM_VERSION={commit_tag}" in env, service
-
-
 PROBE = """
 import docker, json
 client = docker.DockerClient(base_url="tcp://docker-api:2375", version="1.41", timeout=20)
@@ -266,12 +225,70 @@ print(json.dumps(results))
 """
 
 
-def test_the_docker_api_proxy_allows_only_what_the_updater_uses(channel_stack):
+
+def test_updater_updates_itself_and_exactly_one_updater_remains(channel_stack, registry):
     stack = channel_stack
     stack.up("updater")
-    stack.wait_for(lambda: healthy(only(stack, "updater")), 60, "the updater")
+    wait_polls(stack, 1)
+    release = build_variant(registry.ref("updater", stack.channel), f"smartcam-test/updater:{stack.channel}-2",
+                            f"LABEL smartcam.test.release={stack.channel}-2")
+    pushed_at = time.monotonic()
+    digest = registry.push(release, "updater", stack.channel)
+    new_id = image_id(release)
+
+    def handed_over():
+        found = containers(stack, "updater")
+        return len(found) == 1 and found[0]["Image"] == new_id and healthy(found[0])
+
+    stack.wait_for(handed_over, 150, "a single healthy updater on the new image")
+    print(f"\nMEASURED push->healthy updater (self-update): {time.monotonic() - pushed_at:.1f}s")
     updater = only(stack, "updater")
+    assert updater["Name"] == f"/{stack.project}-updater-1"
+    assert not docker("ps", "-aq", "--filter", "name=smartcam-updater-selftest").strip()
+    assert not [c for c in containers(stack, "updater") if c["Name"].endswith(".previous")]
+    record = [r for r in history(stack) if r["to_ref"] == digest][-1]
+    assert (record["kind"], record["target"], record["result"]) == ("updater", "updater", "updated")
+    # The successor works: it keeps polling, and reaches Docker only through the allow-list proxy.
+    wait_polls(stack, 2)
     assert list(updater["NetworkSettings"]["Networks"]) == [f"{stack.project}_docker-api"]
     results = json.loads(docker("exec", updater["Id"], "python", "-c", PROBE))
     assert results == {"list containers": "allowed", "exec": 403, "volumes": 403, "build": 403, "privileged": 403,
                        "socket mount": 403, "host pid": 403}
+
+
+def test_publish_pushes_every_image_under_the_channel_and_the_commit_tag(registry):
+    channel = f"itest-pub-{uuid.uuid4().hex[:6]}"
+    result = subprocess.run([str(REPO / "scripts/publish"), "--channel", channel, "--allow-dirty"],
+                            env={**os.environ, "SMARTCAM_REGISTRY": registry.prefix}, capture_output=True,
+                            text=True, timeout=900, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    commit_tag = f"git-{commit[:12]}"
+    for service in ("capture", "infer", "uploader", "updater", "docker-api", "demo-sink"):
+        digest = registry.digest(service, channel)
+        assert digest is not None, service
+        assert registry.digest(service, commit_tag) == digest, service
+        assert f"{registry.ref(service, channel)}@{digest}" in result.stdout
+        env = json.loads(docker("image", "inspect", "--format", "{{json .Config.Env}}", registry.ref(service, channel)))
+        assert f"SMARTCAM_VERSION={commit_tag}" in env, service
+
+
+
+def test_superseded_images_are_removed_keeping_current_and_previous(registry):
+    """Three pulled generations of one repository: after an update only the current and previous stay."""
+    client = docker_sdk.from_env()
+    repository = f"{registry.prefix}smartcam/prune-test"
+    pulled = []
+    for generation in range(3):
+        local = build_variant("debian:bookworm-slim", f"smartcam-test/prune:{generation}",
+                              f"LABEL smartcam.test.generation={generation}-{uuid.uuid4().hex}")
+        digest = registry.push(local, "prune-test", "chan")
+        docker("rmi", local, registry.ref("prune-test", "chan"))
+        image = client.images.pull(repository, tag=digest)  # as the updater pulls: by digest, then tag
+        image.tag(repository, "chan")
+        pulled.append(image.id)
+    removed = remove_superseded(client, repository, {pulled[2], pulled[1]}, logging.getLogger("test"))
+    left = {image.id for image in client.images.list(name=repository)}
+    assert removed == 1
+    assert left == {pulled[1], pulled[2]}

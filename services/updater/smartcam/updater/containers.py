@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from docker.models.containers import Container
+from docker.models.images import Image
 
 import docker
 from smartcam.updater.clone import ContainerSpec
@@ -54,12 +55,14 @@ def name_of(container: Container) -> str:
 def wait_healthy(container: Container, timeout_s: float, heartbeat: Callable[[], None]) -> HealthVerdict:
     """Wait for the container's own healthcheck to pass; fail fast when it reports unhealthy or exits."""
     deadline = time.monotonic() + timeout_s
+    container.reload()
+    restarts = container.attrs.get("RestartCount", 0)  # a restored container may have restarted long ago
     while True:
         heartbeat()
         container.reload()
         state = container.attrs["State"]
         health = state.get("Health")
-        if container.attrs.get("RestartCount", 0) > 0 or (not state["Running"] and not state["Restarting"]):
+        if container.attrs.get("RestartCount", 0) > restarts or (not state["Running"] and not state["Restarting"]):
             error = state.get("Error") or "no error"
             return HealthVerdict(False, f"exited with code {state.get('ExitCode')} ({error})")
         if health is None and _running_for(state) >= NO_HEALTHCHECK_SETTLE_S:
@@ -87,9 +90,13 @@ def _last_output(health: dict[str, Any]) -> str:
     return (log[-1].get("Output") or "").strip()[-300:] if log else "no probe result yet"
 
 
-def stop_and_remove(container: Container) -> None:
-    container.stop(timeout=10)
-    container.remove(force=True)
+def pull(client: docker.DockerClient, repository: str, digest: str, heartbeat: Callable[[], None]) -> Image:
+    """Pull `repository@digest` (exactly the digest that was checked), staying healthy on a slow link."""
+    for progress in client.api.pull(repository, tag=digest, stream=True, decode=True):
+        heartbeat()
+        if "error" in progress:
+            raise docker.errors.APIError(f"pull of {repository}@{digest}: {progress['error']}")
+    return client.images.get(f"{repository}@{digest}")
 
 
 def run_to_completion(client: docker.DockerClient, image_id: str, command: list[str], timeout_s: float,

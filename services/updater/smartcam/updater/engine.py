@@ -21,7 +21,7 @@ from smartcam.common.counters import Counters
 from smartcam.common.logs import OncePerKind
 from smartcam.common.service import FatalError
 from smartcam.updater.badlist import BadDigests
-from smartcam.updater.containers import PREVIOUS_SUFFIX, name_of
+from smartcam.updater.containers import PREVIOUS_SUFFIX, name_of, pull
 from smartcam.updater.history import UpdateHistory, UpdateKind, UpdateRecord, UpdateResult
 from smartcam.updater.images import free_disk_problem, remove_superseded, repo_digest, split_ref
 from smartcam.updater.replace import DOCKER_ERRORS, Outcome, Replacer, Running
@@ -45,6 +45,7 @@ class Engine:
         self._problems = OncePerKind(logger, counters, "updates.problem")
         self._history = UpdateHistory(settings.state_dir / "history.json")
         self._bad = BadDigests(settings.state_dir / "bad-digests.json")
+        self._heartbeat = heartbeat
         self._replacer = Replacer(client, logger, settings.health_timeout_s, heartbeat)
         self._started = time.monotonic()
         self._registry_failures = 0
@@ -151,7 +152,7 @@ class Engine:
             return
         self._logger.info("updating %s: %s -> %s", current.service, current.digest or "local build", remote)
         try:
-            new_image = self._client.images.pull(current.repository, tag=remote)  # by digest: exactly what we checked
+            new_image = pull(self._client, current.repository, remote, self._heartbeat)
             new_image.tag(current.repository, current.tag)
         except DOCKER_ERRORS as error:
             self._fail(kind, current, remote, "pull", f"pull failed: {error}")
