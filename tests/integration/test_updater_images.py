@@ -155,8 +155,8 @@ def test_new_image_replaces_the_service_with_its_compose_configuration(channel_s
 def test_unhealthy_release_is_rolled_back_and_never_pulled_again_and_registry_outage_changes_nothing(
         channel_stack, registry):
     stack = channel_stack
-    stack.up("capture", "infer", "updater")
-    stack.wait_for(lambda: all(healthy(only(stack, s)) for s in ("capture", "infer")), 90, "a healthy pipeline")
+    stack.up("capture", "updater")
+    stack.wait_for(lambda: healthy(only(stack, "capture")), 90, "a healthy capture")
     wait_polls(stack, 1)
     old = only(stack, "capture")
 
@@ -254,6 +254,31 @@ def test_updater_updates_itself_and_exactly_one_updater_remains(channel_stack, r
     results = json.loads(docker("exec", updater["Id"], "python", "-c", PROBE))
     assert results == {"list containers": "allowed", "exec": 403, "volumes": 403, "build": 403, "privileged": 403,
                        "socket mount": 403, "host pid": 403}
+
+
+def test_no_pull_without_free_disk(registry, stack_factory):
+    channel = f"itest-{uuid.uuid4().hex[:6]}"
+    for service in ("updater", "docker-api"):
+        registry.push(registry.ref(service, TEST_CHANNEL), service, channel)
+    stack = stack_factory({"SMARTCAM_REGISTRY": registry.prefix, "SMARTCAM_CHANNEL": channel, **FAST_POLLING,
+                           "SMARTCAM_MIN_FREE_DISK_MB": str(2**40)})
+    stack.up("updater")
+    wait_polls(stack, 1)
+    before = only(stack, "updater")
+    release = build_variant(registry.ref("updater", channel), f"smartcam-test/updater:{channel}-disk",
+                            f"LABEL smartcam.test.release={channel}-disk")
+    digest = registry.push(release, "updater", channel)
+    docker("rmi", release, registry.ref("updater", channel))  # only the registry has it now
+    stack.wait_for(lambda: any(r["to_ref"] == digest for r in history(stack)), 60, "the refused attempt")
+    wait_polls(stack, 2)
+    records = [r for r in history(stack) if r["to_ref"] == digest]
+    assert [(r["result"], r["kind"]) for r in records] == [("failed", "updater")]  # recorded once, not per poll
+    assert "not pulled: only" in records[0]["reason"]
+    assert counter(stack, "updater", "updates.failed") >= 3
+    assert only(stack, "updater")["Id"] == before["Id"]
+    assert subprocess.run(["docker", "image", "inspect", f"{registry.prefix}smartcam/updater@{digest}"],
+                          capture_output=True, check=False).returncode != 0
+    assert stack.logs("updater").count("not pulled: only") == 1
 
 
 def test_publish_pushes_every_image_under_the_channel_and_the_commit_tag(registry):

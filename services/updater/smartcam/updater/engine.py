@@ -49,6 +49,7 @@ class Engine:
         self._replacer = Replacer(client, logger, settings.health_timeout_s, heartbeat)
         self._started = time.monotonic()
         self._registry_failures = 0
+        self._recorded_failures: set[tuple[str, str, str]] = set()
         self.me = self._own_container()
         self.project = self.me.labels.get(PROJECT_LABEL, "")
 
@@ -205,8 +206,12 @@ class Engine:
             self._logger.info("kept rejected image %s: %s", image_id[:19], error)
 
     def _fail(self, kind: UpdateKind, current: Running, remote: str, what: str, reason: str) -> None:
+        """Count every failed attempt; record it once per (service, digest, cause), so a full disk or a
+        flaky link retried every poll does not push the rest out of the bounded history."""
         self._counters.inc("updates.failed")
-        self._record(kind, current, remote, "failed", reason)
+        if (current.service, remote, what) not in self._recorded_failures:
+            self._recorded_failures.add((current.service, remote, what))
+            self._record(kind, current, remote, "failed", reason)
         self._problems.report(what, f"{current.service} not updated to {remote}: {reason}", level=logging.ERROR)
 
     def _record(self, kind: UpdateKind, current: Running, remote: str, result: UpdateResult, reason: str) -> None:

@@ -1,0 +1,24 @@
+"""state.json for the heartbeat, and the free-disk check before a pull."""
+
+import json
+
+from smartcam.updater.images import free_disk_problem
+from smartcam.updater.state import RunningService, write_state
+
+
+def test_state_lists_each_service_image_digest_and_version(tmp_path):
+    path = tmp_path / "state.json"
+    write_state(path, {"infer": RunningService("r/smartcam/infer:master", "sha256:1", "git-0123456789ab"),
+                       "capture": RunningService("r/smartcam/capture:master", None, "dev")})
+    state = json.loads(path.read_text())
+    assert state["services"] == {
+        "capture": {"image": "r/smartcam/capture:master", "digest": None, "version": "dev"},
+        "infer": {"image": "r/smartcam/infer:master", "digest": "sha256:1", "version": "git-0123456789ab"}}
+    assert state["updated_at"].endswith("Z")
+
+
+def test_a_pull_needs_the_free_space(tmp_path):
+    assert free_disk_problem(tmp_path, 1) is None
+    problem = free_disk_problem(tmp_path, 2**60)
+    assert problem is not None
+    assert "MiB free where images are stored" in problem
