@@ -150,6 +150,10 @@ def test_new_image_replaces_the_service_with_its_compose_configuration(channel_s
     taken = counter(stack, "capture", "frames.sent")
     stack.wait_for(lambda: counter(stack, "capture", "frames.sent") > taken + 4, 30, "infer taking frames")
     assert frames_lost <= 4 * push_to_healthy + 8  # capture kept running and counted every lost frame
+    # Compose sees the updated container as its own, up to date: `up` (as at boot) leaves it alone.
+    stack.up("infer")
+    assert only(stack, "infer")["Id"] == new["Id"]
+    assert "infer" in stack.run("ps", "--services", "--status", "running").stdout.split()
 
 
 def test_unhealthy_release_is_rolled_back_and_never_pulled_again_and_registry_outage_changes_nothing(
@@ -274,7 +278,7 @@ def test_no_pull_without_free_disk(registry, stack_factory):
     records = [r for r in history(stack) if r["to_ref"] == digest]
     assert [(r["result"], r["kind"]) for r in records] == [("failed", "updater")]  # recorded once, not per poll
     assert "not pulled: only" in records[0]["reason"]
-    assert counter(stack, "updater", "updates.failed") >= 3
+    assert counter(stack, "updater", "updates.failed") >= 2  # counted on every poll
     assert only(stack, "updater")["Id"] == before["Id"]
     assert subprocess.run(["docker", "image", "inspect", f"{registry.prefix}smartcam/updater@{digest}"],
                           capture_output=True, check=False).returncode != 0
