@@ -96,10 +96,11 @@ def infer_decides(device, candidate, result, reason):
     """What infer writes after trying the candidate (infer's own state class, so the format is the real one)."""
     _, infer_state, _ = device
     state = ModelState(infer_state, LOGGER)
-    model = ModelRef(candidate.name, candidate.sha256)
+    model, serving = ModelRef(candidate.name, candidate.sha256), ModelRef(BLAZEFACE["name"], BLAZEFACE["sha256"])
     if result == "accepted":
-        state.serving(model, device[0] / candidate.dir)
-    state.verdict(candidate.id, model, result, reason, ModelRef(BLAZEFACE["name"], BLAZEFACE["sha256"]))
+        state.accepted(candidate.id, model, device[0] / candidate.dir, reason, serving)
+    else:
+        state.rejected(candidate.id, model, reason, serving)
 
 
 def test_off_when_no_manifest_url(server, device):
@@ -266,3 +267,12 @@ def test_no_verdict_in_time_is_a_failure(server, device):
     assert "no verdict within 600s" in record.reason
     assert store.candidate() is None
     assert list(models.iterdir()) == []
+
+
+def test_missing_models_volume_is_a_recorded_failure_not_a_crash(server, device, tmp_path):
+    _, infer_state, history = device
+    server.publish("devrelease", TINY_SSD_DIR)
+    make_updater(server, (tmp_path / "not-mounted", infer_state, history)).step()
+    [record] = history.records()
+    assert record.result == "failed"
+    assert "not-mounted" in record.reason

@@ -94,7 +94,8 @@ def run(ctx: ServiceContext[InferSettings]) -> None:
                 continue
             if event is not None:
                 sender.send(event)
-            ctx.health.working(model=pipeline.detector.model_ref.name, unacked_events=sender.unacked,
+            model = pipeline.detector.model_ref
+            ctx.health.working(model=model.name, model_sha256=model.sha256, unacked_events=sender.unacked,
                                **pipeline.stats.summary())
     finally:
         if switcher is not None:

@@ -52,9 +52,16 @@ class ModelState:
         self.active = ActiveModel(model.name, model.sha256, str(model_dir))
         self._save()
 
-    def verdict(self, candidate_id: str, model: ModelRef, result: VerdictResult, reason: str,
-                replaced: ModelRef) -> None:
-        """Record the verdict (and save, together with the active model, in one atomic write)."""
+    def accepted(self, candidate_id: str, model: ModelRef, model_dir: Path, reason: str, replaced: ModelRef) -> None:
+        """Serve `model` from now on and say so, in one atomic write (a crash leaves both or neither)."""
+        self.active = ActiveModel(model.name, model.sha256, str(model_dir))
+        self._add_verdict(candidate_id, model, "accepted", reason, replaced)
+
+    def rejected(self, candidate_id: str, model: ModelRef, reason: str, serving: ModelRef) -> None:
+        self._add_verdict(candidate_id, model, "rejected", reason, serving)
+
+    def _add_verdict(self, candidate_id: str, model: ModelRef, result: VerdictResult, reason: str,
+                     replaced: ModelRef) -> None:
         self._verdicts = [*self._verdicts, {"candidate_id": candidate_id, "name": model.name, "sha256": model.sha256,
                                             "result": result, "reason": reason, "replaced": replaced.sha256,
                                             "at": time.time()}][-KEEP_VERDICTS:]

@@ -53,7 +53,7 @@ class ModelSwitcher:
             return
         serving = self._serving.model_ref
         if candidate.sha256 == serving.sha256:
-            self._state.verdict(candidate.id, serving, "accepted", "already serving this model", serving)
+            self._state.accepted(candidate.id, serving, candidate.model_dir, "already serving this model", serving)
             return
         self._logger.info("trying model %s (sha256 %s…) from %s while %s keeps serving", candidate.name,
                           candidate.sha256[:12], candidate.model_dir, serving.name)
@@ -76,8 +76,7 @@ class ModelSwitcher:
             self._reject(candidate, f"unexpected {type(error).__name__}: {error}")
             return None
         self._serving = detector
-        self._state.serving(detector.model_ref, candidate.model_dir)
-        self._state.verdict(candidate.id, detector.model_ref, "accepted", summary, previous)
+        self._state.accepted(candidate.id, detector.model_ref, candidate.model_dir, summary, previous)
         self._counters.inc("models.switched")
         self._logger.info("switched model %s (sha256 %s…) -> %s (sha256 %s…): %s", previous.name,
                           previous.sha256[:12], detector.model_ref.name, detector.model_ref.sha256[:12], summary)
@@ -85,7 +84,7 @@ class ModelSwitcher:
 
     def _reject(self, candidate: Candidate, reason: str) -> None:
         serving = self._serving.model_ref
-        self._state.verdict(candidate.id, _offered(candidate), "rejected", reason, serving)
+        self._state.rejected(candidate.id, _offered(candidate), reason, serving)
         self._counters.inc("models.rejected")
         self._logger.error("rejected model %s (sha256 %s…), %s keeps serving: %s", candidate.name,
                            candidate.sha256[:12], serving.name, reason)

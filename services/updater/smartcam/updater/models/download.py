@@ -17,7 +17,10 @@ CHUNK_BYTES = 1 << 16
 
 def check_free_space(directory: Path, needed_bytes: int, reserve_bytes: int) -> None:
     """Refuse to start a download that would leave less than `reserve_bytes` free."""
-    free = shutil.disk_usage(directory).free
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError as error:
+        raise DownloadFailed(f"cannot check free disk in {directory}: {error}") from None
     if free - needed_bytes < reserve_bytes:
         raise DownloadFailed(f"not enough free disk in {directory}: {free // 2**20} MiB free, the model needs "
                              f"{needed_bytes // 2**20} MiB and {reserve_bytes // 2**20} MiB must stay free")

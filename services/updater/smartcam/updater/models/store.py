@@ -23,6 +23,7 @@ from pathlib import Path
 import requests
 
 from smartcam.updater.models.download import check_free_space, download_file
+from smartcam.updater.models.errors import DownloadFailed
 from smartcam.updater.models.files import fsync_dir, write_json_durably
 from smartcam.updater.models.remote import RemoteModel
 
@@ -57,13 +58,15 @@ class ModelStore:
         check_free_space(self.root, model.size_bytes, reserve_bytes)
         incoming = self.root / f"{INCOMING_PREFIX}{model.sha256}"
         shutil.rmtree(incoming, ignore_errors=True)
-        incoming.mkdir(parents=True)
         try:
+            incoming.mkdir()
             download_file(session, file_url, model, incoming / model.model_file, timeout_s)
             write_json_durably(incoming / MANIFEST_NAME, model.local_manifest())
             shutil.rmtree(final, ignore_errors=True)  # a leftover without a manifest
             incoming.rename(final)
             fsync_dir(self.root)
+        except OSError as error:
+            raise DownloadFailed(f"cannot stage the model in {self.root}: {error}") from None
         finally:
             shutil.rmtree(incoming, ignore_errors=True)
         return final

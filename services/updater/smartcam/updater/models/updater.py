@@ -41,9 +41,16 @@ class ModelUpdater:
         return bool(self._url)
 
     def step(self) -> None:
-        """Cheap unless a poll is due; never raises for a bad manifest, model or network."""
+        """Cheap unless a poll is due; never raises for a bad manifest, model, network or disk."""
         if not self.enabled:
             return
+        try:
+            self._step()
+        except OSError as error:  # the models volume is missing, read-only or full
+            self._problems.report("disk", f"model updates cannot use {self._settings.models_dir}: {error}; "
+                                  "mount the models volume there (see compose.yaml)")
+
+    def _step(self) -> None:
         report = read_infer_report(self._settings.infer_state_dir)
         candidate = self._store.candidate()
         if candidate is not None:
