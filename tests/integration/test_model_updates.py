@@ -125,6 +125,10 @@ def test_bad_models_are_rejected_recorded_and_the_old_model_keeps_serving(stack)
     later = wait_for_more_events(stack, 4)
     assert all(model == ref(BLAZEFACE) for model in later), later
     assert stack.container_state("infer") == before
+    # infer cannot change the models it loads: the models volume is read-only for it.
+    write = stack.run("exec", "-T", "infer", "touch", "/var/lib/smartcam/models/x", check=False)
+    assert write.returncode != 0
+    assert "Read-only file system" in write.stderr
     infer = stack.health_file("infer")
     assert infer["counters"].get("models.rejected") == 1  # the other two never reached infer
     assert "rejected model" in stack.logs("infer")

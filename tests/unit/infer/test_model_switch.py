@@ -106,6 +106,19 @@ def test_good_candidate_is_tried_on_a_real_frame_and_handed_over(dirs, load_phot
     assert counters.get("models.switched") == 1
 
 
+def test_new_build_of_the_face_model_is_accepted_with_the_default_settings(dirs, load_photo):
+    """Faces stay interesting and blurred: a new face model passes the label and privacy checks."""
+    store, state_dir = dirs
+    serving, switcher, _ = start(dirs)
+    rebuilt = (BLAZEFACE_DIR / "model.tflite").read_bytes() + b"smartcam-rebuild"  # new sha256, same network
+    candidate = offer(store, BLAZEFACE_DIR, model_bytes=rebuilt)
+    switched = poll_until_verdict(switcher, state_dir, candidate.id, photo_frame(load_photo))
+    switcher.close()
+    assert switched is not None
+    assert switched.model_ref.sha256 == candidate.sha256 != serving.model_ref.sha256
+    assert "(1 detections)" in read_infer_report(state_dir).verdicts[candidate.id].reason  # Grace Hopper's face
+
+
 @pytest.mark.parametrize(("manifest_of", "contents", "expected"), [
     (TINY_SSD_DIR, b"\x00" * 64, "not a TFLite model"),
     (BLAZEFACE_DIR, (TINY_SSD_DIR / "model.tflite").read_bytes(), "takes input"),  # real model, wrong manifest
