@@ -103,6 +103,10 @@ def infer_decides(device, candidate, result, reason):
         state.rejected(candidate.id, model, reason, serving)
 
 
+def model_dirs(models):
+    return sorted(path.name for path in models.iterdir() if path.is_dir())
+
+
 def test_off_when_no_manifest_url(server, device):
     models, _, history = device
     updater = ModelUpdater(UpdaterSettings(models_dir=models, infer_state_dir=device[1]), history, LOGGER, Counters())
@@ -176,7 +180,7 @@ def test_file_that_does_not_match_the_manifest_is_rejected_recorded_and_not_retr
     assert (record.result, record.to_ref, record.from_ref) == ("rejected", published["sha256"], BLAZEFACE["sha256"])
     assert expected in record.reason
     assert ModelStore(models).candidate() is None
-    assert list(models.iterdir()) == []  # nothing staged, no partial download left
+    assert model_dirs(models) == []  # nothing staged, no partial download left
     assert counters.get("models.rejected") == 1
     make_updater(server, device).step()  # even after a restart
     assert server.paths.count("/devrelease/model.tflite") == 1
@@ -193,9 +197,33 @@ def test_model_infer_rejects_is_recorded_with_infers_reason_and_removed(server, 
     updater.step()
     [record] = history.records()
     assert (record.result, record.reason) == ("rejected", "model file ... is not a TFLite model")
-    assert list(models.iterdir()) == []
+    assert model_dirs(models) == []
     make_updater(server, device).step()
     assert server.paths.count("/devrelease/model.tflite") == 1
+
+
+def test_rejected_model_is_tried_again_when_its_manifest_is_corrected(server, device):
+    models, _, history = device
+    server.publish("devrelease", TINY_SSD_DIR)
+    updater = make_updater(server, device)
+    updater.step()
+    infer_decides(device, ModelStore(models).candidate(), "rejected", "model file ... takes input [1, 32, 32, 3]")
+    updater.step()
+    make_updater(server, device).step()
+    assert server.paths.count("/devrelease/model.tflite") == 1  # same publication: not again
+    server.publish("devrelease", TINY_SSD_DIR, thresholds={"score": 0.6})  # same file, corrected manifest
+    make_updater(server, device).step()
+    assert server.paths.count("/devrelease/model.tflite") == 2
+    assert ModelStore(models).candidate().sha256 == history.records()[0].to_ref
+
+
+def test_rejected_model_is_tried_again_after_the_retry_period(server, device):
+    _, _, history = device
+    server.publish("devrelease", TINY_SSD_DIR, served_bytes=b"short")
+    make_updater(server, device).step()
+    make_updater(server, device, model_retry_rejected_s=0).step()
+    assert server.paths.count("/devrelease/model.tflite") == 2
+    assert [r.result for r in history.records()] == ["rejected", "rejected"]
 
 
 def test_not_enough_disk_fails_before_downloading_and_is_retried(server, device):
@@ -266,7 +294,7 @@ def test_no_verdict_in_time_is_a_failure(server, device):
     assert record.result == "failed"
     assert "no verdict within 600s" in record.reason
     assert store.candidate() is None
-    assert list(models.iterdir()) == []
+    assert model_dirs(models) == []
 
 
 def test_missing_models_volume_is_a_recorded_failure_not_a_crash(server, device, tmp_path):

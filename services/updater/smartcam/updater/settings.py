@@ -26,6 +26,8 @@ class UpdaterSettings(CommonSettings):
     model_min_free_mb: int = Field(default=64, ge=0)  # disk left free after a download
     # How long infer may take to load and try a candidate before the attempt counts as failed.
     model_verdict_timeout_s: float = Field(default=600.0, ge=10.0, le=86400.0)
+    # A rejected publication is tried again after this long (at once if its manifest changes).
+    model_retry_rejected_s: float = Field(default=86400.0, ge=0.0)
 
     @field_validator("model_manifest_url")
     @classmethod

@@ -7,6 +7,8 @@ never disagree about what a valid manifest is.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 from urllib.parse import urljoin
 
@@ -39,6 +41,11 @@ class RemoteModel(BaseModel):
     def local_manifest(self) -> dict[str, Any]:
         """The manifest infer reads: everything published except the download location."""
         return self.model_dump(exclude={"url"})
+
+    @property
+    def digest(self) -> str:
+        """Identifies this publication (file and manifest), so a corrected manifest counts as new."""
+        return hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode()).hexdigest()
 
     def file_url(self, manifest_url: str) -> str:
         return urljoin(manifest_url, self.url)

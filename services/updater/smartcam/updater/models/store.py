@@ -43,6 +43,7 @@ class Candidate:
     dir: str  # directory name under models_dir
     from_sha256: str | None
     published_at: float  # wall clock, so a pending candidate's age survives a restart
+    manifest_digest: str  # which publication it came from (see Rejections)
 
 
 class ModelStore:
@@ -72,7 +73,8 @@ class ModelStore:
         return final
 
     def publish_candidate(self, model: RemoteModel, from_sha256: str | None) -> Candidate:
-        candidate = Candidate(uuid.uuid4().hex, model.name, model.sha256, model.sha256, from_sha256, time.time())
+        candidate = Candidate(uuid.uuid4().hex, model.name, model.sha256, model.sha256, from_sha256, time.time(),
+                              model.digest)
         write_json_durably(self.root / CANDIDATE_NAME, asdict(candidate))
         return candidate
 

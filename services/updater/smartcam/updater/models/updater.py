@@ -16,6 +16,7 @@ from smartcam.common.logs import OncePerKind
 from smartcam.updater.history import UpdateHistory, UpdateRecord, UpdateResult
 from smartcam.updater.models.errors import DownloadFailed, ManifestUnavailable, ModelRejected
 from smartcam.updater.models.infer_state import InferReport, read_infer_report
+from smartcam.updater.models.rejections import Rejections
 from smartcam.updater.models.remote import RemoteModel, fetch_remote_model
 from smartcam.updater.models.store import Candidate, ModelStore
 from smartcam.updater.settings import UpdaterSettings
@@ -33,6 +34,7 @@ class ModelUpdater:
         self._counters = counters
         self._session = session or requests.Session()
         self._store = ModelStore(settings.models_dir)
+        self._rejections = Rejections(settings.models_dir, settings.model_retry_rejected_s)
         self._problems = OncePerKind(logger, counters, "models.problems")
         self._next_poll = 0.0
 
@@ -75,9 +77,10 @@ class ModelUpdater:
         self._problems.forget("manifest")
         if model.sha256 == report.active_sha256:
             return
-        if self._was_rejected(model.sha256):
-            self._problems.report(f"rejected_{model.sha256}", f"model {model.name} (sha256 {model.sha256}) was "
-                                  "rejected before and is not tried again; publish a corrected model")
+        if self._rejections.blocks(model.digest):
+            self._problems.report(f"rejected_{model.digest}", f"model {model.name} (sha256 {model.sha256}) was "
+                                  "rejected; it is tried again when its manifest changes or after "
+                                  "SMARTCAM_MODEL_RETRY_REJECTED_S", logging.INFO)
             return
         self._update(model, report.active_sha256)
 
@@ -91,6 +94,7 @@ class ModelUpdater:
                               settings.model_min_free_mb * 2**20)
         except ModelRejected as error:
             self._record(model.name, from_sha256, model.sha256, "rejected", str(error))
+            self._rejections.add(model.digest)
             return
         except DownloadFailed as error:
             self._record(model.name, from_sha256, model.sha256, "failed", str(error))
@@ -106,6 +110,8 @@ class ModelUpdater:
         if verdict is not None:
             result: UpdateResult = "updated" if verdict.result == "accepted" else "rejected"
             self._record(candidate.name, verdict.replaced, candidate.sha256, result, verdict.reason)
+            if result == "rejected":
+                self._rejections.add(candidate.manifest_digest)
         elif time.time() - candidate.published_at > self._settings.model_verdict_timeout_s:
             self._record(candidate.name, candidate.from_sha256, candidate.sha256, "failed",
                          f"infer gave no verdict within {self._settings.model_verdict_timeout_s:.0f}s; "
@@ -124,7 +130,3 @@ class ModelUpdater:
         self._counters.inc(f"models.{result}")
         level = logging.INFO if result == "updated" else logging.ERROR if result == "rejected" else logging.WARNING
         self._logger.log(level, "model update to %s (sha256 %s…): %s: %s", name, to_sha256[:12], result, reason)
-
-    def _was_rejected(self, sha256: str) -> bool:
-        return any(r.kind == "model" and r.to_ref == sha256 and r.result == "rejected"
-                   for r in self._history.records())
