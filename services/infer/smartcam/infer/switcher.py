@@ -23,6 +23,8 @@ from smartcam.infer.trial import run_trial
 
 
 class ModelSwitcher:
+    """Owns the serving detector's succession; one trial at a time, each candidate decided once."""
+
     def __init__(self, settings: InferSettings, state: ModelState, serving: Detector, logger: logging.Logger,
                  counters: Counters) -> None:
         self._settings = settings
@@ -37,7 +39,7 @@ class ModelSwitcher:
         self._next_check = 0.0
 
     def poll(self, frame: Frame | None) -> Detector | None:
-        """Return a new detector to use from the next frame on, when a candidate passed its trial."""
+        """A new detector when a candidate passed its trial: the caller uses it from its current frame on."""
         if frame is not None:
             self._recent = frame
         if self._trial is not None:
