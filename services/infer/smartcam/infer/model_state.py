@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from smartcam.common.health import write_json_atomically
+from smartcam.common.files import write_json_durably
 from smartcam.common.wire import ModelRef
 
 STATE_NAME = "model-state.json"
@@ -70,7 +70,7 @@ class ModelState:
     def _save(self) -> None:
         document = {"active": asdict(self.active) if self.active else None, "verdicts": self._verdicts}
         try:
-            write_json_atomically(self._path, document)
+            write_json_durably(self._path, document)
         except OSError as error:
             self._logger.warning("cannot write model state %s (%s); the updater will not learn the outcome and "
                                  "a restart starts from the built-in model", self._path, error)

@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from smartcam.updater.models.files import write_json_durably
+from smartcam.common.files import write_json_durably
 
 REJECTIONS_NAME = "rejected.json"
 KEEP = 50

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import requests
 
+from smartcam.common.files import fsync_directory, write_json_durably
 from smartcam.updater.models.download import check_free_space, download_file
 from smartcam.updater.models.errors import DownloadFailed
-from smartcam.updater.models.files import fsync_dir, write_json_durably
 from smartcam.updater.models.remote import RemoteModel
 
 CANDIDATE_NAME = "candidate.json"
@@ -65,7 +65,7 @@ class ModelStore:
             write_json_durably(incoming / MANIFEST_NAME, model.local_manifest())
             shutil.rmtree(final, ignore_errors=True)  # a leftover without a manifest
             incoming.rename(final)
-            fsync_dir(self.root)
+            fsync_directory(self.root)
         except OSError as error:
             raise DownloadFailed(f"cannot stage the model in {self.root}: {error}") from None
         finally:
@@ -89,7 +89,7 @@ class ModelStore:
 
     def clear_candidate(self) -> None:
         (self.root / CANDIDATE_NAME).unlink(missing_ok=True)
-        fsync_dir(self.root)
+        fsync_directory(self.root)
 
     def prune(self, keep: set[str]) -> list[str]:
         """Delete model and download directories not in `keep` (sha256 names); return what was deleted."""
