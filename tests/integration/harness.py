@@ -12,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-TEST_CHANNEL = "itest"  # image tag used by the tests, so they never touch a user's images
+# Image tag used by the tests, so they never touch a user's images (override to run suites side by side).
+TEST_CHANNEL = os.environ.get("SMARTCAM_TEST_CHANNEL", "itest")
 
 
 def compose(*args: str, project: str, env: dict[str, str], files: list[Path], check: bool = True,

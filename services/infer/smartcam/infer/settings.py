@@ -56,6 +56,11 @@ class InferSettings(CommonSettings):
     events_endpoint: ZmqEndpoint = "tcp://uploader:5556"
     max_unacked_events: int = Field(default=200, ge=1, le=100000)
     ack_timeout_s: float = Field(default=10.0, gt=0.0, le=3600.0)
+    # Model hot switching: models the updater verified and offers (read-only volume); absent = off.
+    model_store_dir: Path = Path("/var/lib/smartcam/models")
+    # infer's only writable state: its active model and its verdict on each offered model.
+    model_state_dir: Path = Path("/var/lib/smartcam/infer-state")
+    model_check_interval_s: float = Field(default=5.0, gt=0.0, le=3600.0)
 
     @field_validator("detect_labels")
     @classmethod

@@ -1,8 +1,11 @@
 """Entry point: python -m smartcam.updater [--self-test]
 
-Polls the registry on the device's channel and updates the stack's containers, each gated on its
-own healthcheck (see engine.py). `--self-test` is what a running updater executes in a throwaway
-container of a new updater image before handing over to it.
+One loop, two kinds of update, one history (`<state_dir>/history.json`):
+- images (SMARTCAM_REGISTRY set): poll the channel's tags, update containers gated on their
+  healthcheck (engine.py);
+- models (SMARTCAM_MODEL_MANIFEST_URL set): offer verified models to infer (models/).
+`--self-test` is what a running updater executes in a throwaway container of a new updater
+image before handing over to it.
 """
 
 from __future__ import annotations
@@ -14,38 +17,58 @@ from smartcam.common.service import ServiceContext, run_service
 from smartcam.common.settings import SettingsError, load_settings
 from smartcam.updater.containers import connect
 from smartcam.updater.engine import Engine, state_dir_ready
+from smartcam.updater.history import UpdateHistory
+from smartcam.updater.models import ModelUpdater
 from smartcam.updater.schedule import PollSchedule
 from smartcam.updater.settings import UpdaterSettings
 
 HEARTBEAT_S = 5.0  # the health file must stay fresh while the updater waits hours between polls
 
 
+class ImagePolling:
+    """Runs an image poll round whenever the channel's schedule says so."""
+
+    def __init__(self, ctx: ServiceContext[UpdaterSettings], history: UpdateHistory) -> None:
+        settings = ctx.settings
+        self._ctx = ctx
+        self._engine = Engine(connect(settings.docker_host), settings, history, ctx.logger, ctx.counters,
+                              heartbeat=lambda: _heartbeat(ctx))
+        self._schedule = PollSchedule(settings.poll_interval, settings.poll_jitter, settings.retry_initial_s)
+        self.next_poll = time.monotonic() + settings.first_poll_delay_s
+        ctx.logger.info("image updates: polling %s every %.0fs (project %s)", settings.registry,
+                        settings.poll_interval, self._engine.project)
+
+    def step(self) -> None:
+        if time.monotonic() < self.next_poll:
+            return
+        reached = self._engine.poll_once()
+        self._ctx.counters.inc("polls.ok" if reached else "polls.failed")
+        self.next_poll = time.monotonic() + (self._schedule.succeeded() if reached else self._schedule.failed())
+
+
+def _heartbeat(ctx: ServiceContext[UpdaterSettings]) -> None:
+    ctx.health.working(version=ctx.settings.version, channel=ctx.settings.channel)
+
+
 def body(ctx: ServiceContext[UpdaterSettings]) -> None:
     settings = ctx.settings
-
-    def heartbeat() -> None:
-        ctx.health.working(version=settings.version, channel=settings.channel)
-
-    heartbeat()
-    if not settings.registry:
-        ctx.logger.info("smartcam %s on channel %s: image updates off (SMARTCAM_REGISTRY is empty, images are "
-                        "built locally)", settings.version, settings.channel)
-        while not ctx.stop.wait(HEARTBEAT_S):
-            heartbeat()
-        return
+    _heartbeat(ctx)
+    ctx.logger.info("smartcam %s on channel %s (camera %s)", settings.version, settings.channel, settings.camera_id)
     state_dir_ready(settings.state_dir)
-    engine = Engine(connect(settings.docker_host), settings, ctx.logger, ctx.counters, heartbeat)
-    schedule = PollSchedule(settings.poll_interval, settings.poll_jitter, settings.retry_initial_s)
-    ctx.logger.info("smartcam %s on channel %s: polling %s every %.0fs (project %s)", settings.version,
-                    settings.channel, settings.registry, settings.poll_interval, engine.project)
-    next_poll = time.monotonic() + settings.first_poll_delay_s
+    history = UpdateHistory(settings.state_dir / "history.json")
+    models = ModelUpdater(settings, history, ctx.logger, ctx.counters)
+    if not models.enabled:
+        ctx.logger.info("model updates off (SMARTCAM_MODEL_MANIFEST_URL is empty)")
+    images = ImagePolling(ctx, history) if settings.registry else None
+    if images is None:
+        ctx.logger.info("image updates off (SMARTCAM_REGISTRY is empty: images are built locally)")
     while not ctx.stop.is_set():
-        heartbeat()
-        if time.monotonic() >= next_poll:
-            reached = engine.poll_once()
-            ctx.counters.inc("polls.ok" if reached else "polls.failed")
-            next_poll = time.monotonic() + (schedule.succeeded() if reached else schedule.failed())
-        ctx.stop.wait(max(0.0, min(HEARTBEAT_S, next_poll - time.monotonic())))
+        _heartbeat(ctx)
+        models.step()
+        if images is not None:
+            images.step()
+        until_poll = HEARTBEAT_S if images is None else images.next_poll - time.monotonic()
+        ctx.stop.wait(max(0.0, min(HEARTBEAT_S, until_poll)))
 
 
 def self_test() -> int:
@@ -55,7 +78,8 @@ def self_test() -> int:
     except SettingsError as error:
         print(f"self-test failed: {error}")
         return 1
-    import smartcam.updater.engine  # noqa: F401, PLC0415  (imports the whole update path)
+    import smartcam.updater.engine  # noqa: PLC0415  (imports the whole image update path)
+    import smartcam.updater.models  # noqa: F401, PLC0415  (and the model update path)
 
     print("self-test ok")
     return 0

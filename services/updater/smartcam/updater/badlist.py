@@ -10,7 +10,7 @@ import json
 import threading
 from pathlib import Path
 
-from smartcam.common.health import write_json_atomically
+from smartcam.common.files import write_json_durably
 
 
 class BadDigests:
@@ -35,4 +35,4 @@ class BadDigests:
             known = self._load()
             if digest not in known.setdefault(repository, []):
                 known[repository].append(digest)
-                write_json_atomically(self._path, known)
+                write_json_durably(self._path, known)

@@ -36,14 +36,14 @@ HANDOVER_GRACE_S = 120.0
 
 
 class Engine:
-    def __init__(self, client: docker.DockerClient, settings: UpdaterSettings, logger: logging.Logger,
-                 counters: Counters, heartbeat: Callable[[], None]) -> None:
+    def __init__(self, client: docker.DockerClient, settings: UpdaterSettings, history: UpdateHistory,
+                 logger: logging.Logger, counters: Counters, *, heartbeat: Callable[[], None]) -> None:
         self._client = client
         self._settings = settings
         self._logger = logger
         self._counters = counters
         self._problems = OncePerKind(logger, counters, "updates.problem")
-        self._history = UpdateHistory(settings.state_dir / "history.json")
+        self._history = history
         self._bad = BadDigests(settings.state_dir / "bad-digests.json")
         self._heartbeat = heartbeat
         self._replacer = Replacer(client, logger, settings.health_timeout_s, heartbeat)

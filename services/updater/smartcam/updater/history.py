@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from smartcam.common.health import write_json_atomically
+from smartcam.common.files import write_json_durably
 
 UpdateKind = Literal["service", "updater", "model"]
 UpdateResult = Literal["updated", "rolled_back", "rejected", "failed"]
@@ -54,4 +54,4 @@ class UpdateHistory:
         with self._lock:
             records = [*self.records(), record][-self._keep:]
             self._path.parent.mkdir(parents=True, exist_ok=True)
-            write_json_atomically(self._path, [asdict(r) for r in records])
+            write_json_durably(self._path, [asdict(r) for r in records])

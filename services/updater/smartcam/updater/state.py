@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from smartcam.common.health import write_json_atomically
+from smartcam.common.files import write_json_atomically
 
 
 @dataclass(frozen=True)
