@@ -36,9 +36,15 @@ def registry(images, tmp_path_factory):
         registry.push(registry.ref(service, TEST_CHANNEL), service, TEST_CHANNEL)
     yield registry
     registry.stop()
-    leftovers = docker("images", "-q", "--filter", f"reference={registry.prefix}smartcam/*").split()
+    # Untag by name, never by id: the same image ids also carry the session's shared `itest` tags.
+    leftovers = set()
+    for reference in (f"{registry.prefix}smartcam/*", "smartcam-test/*"):
+        for line in docker("images", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}",
+                           "--filter", f"reference={reference}").splitlines():
+            repository, tag, digest = line.split()
+            leftovers.add(f"{repository}:{tag}" if tag != "<none>" else f"{repository}@{digest}")
     if leftovers:
-        subprocess.run(["docker", "rmi", "-f", *set(leftovers)], capture_output=True, check=False)
+        subprocess.run(["docker", "rmi", *sorted(leftovers)], capture_output=True, check=False)
 
 
 @pytest.fixture
@@ -254,7 +260,8 @@ def test_updater_updates_itself_and_exactly_one_updater_remains(channel_stack, r
     assert (record["kind"], record["target"], record["result"]) == ("updater", "updater", "updated")
     # The successor works: it keeps polling, and reaches Docker only through the allow-list proxy.
     wait_polls(stack, 2)
-    assert list(updater["NetworkSettings"]["Networks"]) == [f"{stack.project}_docker-api"]
+    # docker-api is internal (no route out); egress is for model downloads.
+    assert set(updater["NetworkSettings"]["Networks"]) == {f"{stack.project}_docker-api", f"{stack.project}_egress"}
     results = json.loads(docker("exec", updater["Id"], "python", "-c", PROBE))
     assert results == {"list containers": "allowed", "exec": 403, "volumes": 403, "build": 403, "privileged": 403,
                        "socket mount": 403, "host pid": 403}
