@@ -98,17 +98,23 @@ class ScriptedTarget:
                 return self.script.popleft()
         return (self.rule and self.rule(event_id)) or Reply()
 
-    def delivered_ids(self):
+    def event_requests(self):
+        """Requests to the events URL (heartbeats go to their own path)."""
         with self._lock:
-            return [r.event_id for r in self.requests if 200 <= r.status < 300]
+            return [r for r in self.requests if r.path == "/events"]
+
+    def heartbeats(self):
+        with self._lock:
+            return [r for r in self.requests if r.path == "/heartbeat"]
+
+    def delivered_ids(self):
+        return [r.event_id for r in self.event_requests() if 200 <= r.status < 300]
 
     def ids(self):
-        with self._lock:
-            return [r.event_id for r in self.requests]
+        return [r.event_id for r in self.event_requests()]
 
     def json_bodies(self):
-        with self._lock:
-            return [json.loads(r.body) for r in self.requests]
+        return [json.loads(r.body) for r in self.event_requests()]
 
     def close(self):
         self.server.shutdown()

@@ -27,6 +27,7 @@ from smartcam.common.counters import Counters
 from smartcam.common.logs import OncePerKind
 from smartcam.common.wire import Event
 from smartcam.uploader import bodies, db, payloads
+from smartcam.uploader.recent import RecentErrors
 
 TOMBSTONE_RETENTION_S = 7 * 24 * 3600  # far longer than infer ever resends an unacknowledged event
 MIN_FREE_BYTES = 1024 * 1024
@@ -35,6 +36,7 @@ STOP_CHECK_S = 0.1
 EVICTED_SAMPLE = "over_budget_sample"
 EVICTED_DETECTION = "over_budget_detection"
 LOST_FILE_MISSING = "lost_file_missing"
+LAST_MODEL_FACT = "last_model"
 
 
 class StoreRefusedError(Exception):
@@ -59,13 +61,15 @@ class EventQueue:
     """Store-and-forward queue on `queue_dir`; safe to use from the receiving and delivering threads."""
 
     def __init__(self, queue_dir: Path, budget_bytes: int, logger: logging.Logger,
-                 counters: Counters | None = None, clock: Callable[[], float] = time.time) -> None:
+                 counters: Counters | None = None, *, clock: Callable[[], float] = time.time,
+                 errors: RecentErrors | None = None) -> None:
         self._dir = queue_dir
         self._bodies = bodies.bodies_dir(queue_dir)
         self._budget = budget_bytes
         self._logger = logger
         self._counters = counters or Counters()
         self._clock = clock
+        self.errors = errors or RecentErrors()
         self._refusals = OncePerKind(logger, self._counters, "refused")
         self._lock = threading.RLock()
         self._work = threading.Event()
@@ -107,6 +111,9 @@ class EventQueue:
                     (event.event_id, db.QUEUED, event.captured_at.timestamp(), int(event.sample), self._clock(),
                      name, len(event.image), json.dumps(payloads.describe(event))))
                 counts["received"] += 1
+                model = {"name": event.model.name, "sha256": event.model.sha256}
+                self._connection.execute("INSERT OR REPLACE INTO facts (name, value) VALUES (?, ?)",
+                                         (LAST_MODEL_FACT, json.dumps(model)))
                 evicted = self._evict_over_budget(counts)
         except (sqlite3.Error, OSError) as error:
             bodies.remove(self._bodies, name)
@@ -130,6 +137,7 @@ class EventQueue:
         fix = "free disk space or lower SMARTCAM_QUEUE_BUDGET_MB" if full else f"check {self._dir} and its disk"
         self._refusals.report(kind, f"{reason}; infer keeps it and resends; {fix}")
         self._write_problem = f"{reason}; {fix}"
+        self.errors.add(self._write_problem)
         self._count_soon("refused")
         return StoreRefusedError(reason)
 
@@ -170,6 +178,12 @@ class EventQueue:
             " (further evictions are counted in `smartcam status`)" if first else "")
 
     # -- delivering ------------------------------------------------------------------------------
+
+    def has_queued(self) -> bool:
+        """Whether any event waits for delivery (in flight or not)."""
+        with self._lock:
+            return self._connection.execute(
+                "SELECT 1 FROM events WHERE state = ? LIMIT 1", (db.QUEUED,)).fetchone() is not None
 
     def claim(self, limit: int) -> list[QueuedEvent]:
         """The oldest queued events (by capture time) not already being sent, marked as in flight."""
@@ -224,6 +238,7 @@ class EventQueue:
                 self._finish(event_id, state, reason, counts, attempts=attempts, http_status=http_status)
                 if counter:
                     counts[counter] += 1
+                counts["retried"] += attempts - 1  # attempts before the last, written once with the outcome
         if state != db.DEAD_LETTER:
             bodies.remove(self._bodies, body_file[0])
 
@@ -238,6 +253,42 @@ class EventQueue:
             (state, reason, http_status, attempts, self._clock(), keep_body, keep_body, keep_body, event_id))
         if state == db.EVICTED:
             counts[db.EVICTED_PREFIX + (reason or "unknown")] += 1
+
+    def retries_pending(self) -> int:
+        """Failed attempts of events still queued (persisted as `retried` only when each event settles)."""
+        with self._lock:
+            return sum(self._attempts.values())
+
+    # -- messages that are not events (the heartbeat) --------------------------------------------
+
+    def put_message(self, kind: str, message_id: str, document: dict[str, Any]) -> None:
+        """Store a message to send, replacing the unsent one of its kind: only the newest is worth sending.
+
+        Outside the event ledger and the disk budget (a few kB): it can never evict or refuse an event.
+        Raises sqlite3.Error if the disk refuses it; the caller tries again at the next interval.
+        """
+        with self._changing() as counts:
+            replaced = db.read_outbox(self._connection, kind) is not None
+            self._connection.execute(
+                "INSERT OR REPLACE INTO outbox (kind, message_id, created_at, document) VALUES (?, ?, ?, ?)",
+                (kind, message_id, self._clock(), json.dumps(document, separators=(",", ":"))))
+            counts[f"{kind}s_created"] += 1
+            counts[f"{kind}s_replaced_unsent"] += int(replaced)
+        self._work.set()
+
+    def pending_message(self, kind: str) -> db.OutboxMessage | None:
+        with self._lock:
+            return db.read_outbox(self._connection, kind)
+
+    def message_done(self, kind: str, message_id: str, counter: str) -> None:
+        """The message was answered for good (`counter` says how); a newer one that replaced it stays."""
+        with self._changing() as counts:
+            self._connection.execute("DELETE FROM outbox WHERE kind = ? AND message_id = ?", (kind, message_id))
+            counts[counter] += 1
+
+    def fact(self, name: str) -> str | None:
+        with self._lock:
+            return db.read_fact(self._connection, name)
 
     def wait_for_work(self, timeout_s: float, stop: threading.Event) -> None:
         """Sleep until an event is stored, `stop` is set, or `timeout_s` passes."""

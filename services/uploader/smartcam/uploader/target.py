@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 from smartcam.common.settings import SettingsError, env_name
 from smartcam.uploader.settings import UploaderSettings
@@ -47,6 +47,17 @@ def resolve_target(settings: UploaderSettings, logger: logging.Logger) -> Target
         target.shown, env_name("upload_url"), settings.config_dir / UPLOAD_URL_FILE,
     )
     return Target(target.url, "demo sink (no target configured)")
+
+
+def resolve_heartbeat_target(settings: UploaderSettings, events: Target) -> Target:
+    """Where heartbeats go: SMARTCAM_HEARTBEAT_URL as given if absolute, else relative to the upload URL."""
+    value = settings.heartbeat_url.strip()
+    name = env_name("heartbeat_url")
+    if not value:
+        raise SettingsError(f"{name} is empty; give a URL or a path such as /heartbeat, or set "
+                            f"{env_name('heartbeat_interval_s')}=0 to send no heartbeats")
+    return _validated(urljoin(events.url, value), f"{name} (relative to the upload URL)",
+                      f"set {name} to a path such as /heartbeat, or to")
 
 
 def _read_url_file(path: Path, logger: logging.Logger) -> str | None:
