@@ -45,6 +45,12 @@ class UploaderSettings(CommonSettings):
     updater_dir: Path = Path("/var/lib/smartcam/updater")  # the updater's state.json and history.json
     version: str = "dev"  # SMARTCAM_VERSION, baked into the image
 
+    @field_validator("auth_token_file", "auth_header_file", mode="before")
+    @classmethod
+    def _empty_means_none(cls, value: object) -> object:
+        """Compose passes an unset `${VAR:-}` as an empty string: that means no file, not the current directory."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("backoff_cap_s")
     @classmethod
     def _cap_not_below_base(cls, value: float, info: ValidationInfo) -> float:
