@@ -107,6 +107,13 @@ class FaultStack:
     def infer_counters(self) -> dict[str, int]:
         return self.infer_health()["counters"]
 
+    def crash(self, service: str) -> None:
+        """SIGKILL the service's process (PID 1's child under `init: true`), as a crash would.
+
+        Not `docker kill`: Docker treats that as a deliberate stop and does not restart the container.
+        """
+        self.stack.run("exec", "-T", service, "sh", "-c", "kill -KILL $(cat /proc/1/task/1/children)", timeout=60)
+
     def restarts(self, service: str) -> int:
         return int(self.docker("inspect", "--format", "{{.RestartCount}}", self.container(service)).strip())
 

@@ -8,7 +8,7 @@ Before each request it reads `<control dir>/behaviour.json` (rewritten by the te
 - `delay_s`: wait this long before answering (to exceed the uploader's read timeout).
 - `reject_one_event`: the first event key seen is answered 400 now and forever; others as above.
 Each request is recorded, when it arrives (so a request the client gave up on is recorded too), as
-`<records dir>/<n>.json`: {"n", "path", "key", "event_id", "kind", "status", "bytes", "arrived"}.
+`<records dir>/<start time>-<n>.json`: {"n", "path", "key", "event_id", "kind", "status", "bytes", "arrived"}.
 `event_id` comes from the JSON body, so a test can check that the key always matches the event.
 """
 
@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 PORT, RECORDS, CONTROL = int(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+BOOT = time.time_ns()  # in record names, so a restarted target never overwrites what it recorded before
 numbers = itertools.count()
 lock = threading.Lock()
 rejected: list[str] = []  # the one event key answered 400 forever (reject_one_event)
@@ -47,7 +48,7 @@ def body_facts(body: bytes) -> tuple[str | None, str]:
 
 
 def record(document: dict) -> None:
-    path = RECORDS / f"{document['n']:06d}.json"
+    path = RECORDS / f"{BOOT}-{document['n']:06d}.json"
     path.with_suffix(".tmp").write_text(json.dumps(document))
     path.with_suffix(".tmp").rename(path)
 

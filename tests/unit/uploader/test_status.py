@@ -76,3 +76,22 @@ def test_a_missing_queue_is_explained(tmp_path, capsys):
     error = capsys.readouterr().err
     assert "no queue database" in error
     assert "SMARTCAM_QUEUE_DIR" in error
+
+
+def test_the_smartcam_command_runs_status_and_explains_its_usage(busy_queue):
+    environment = {**os.environ, "SMARTCAM_QUEUE_DIR": str(busy_queue._dir),
+                   "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in ("common", "services/uploader"))}
+
+    def smartcam(*args):
+        return subprocess.run([sys.executable, "-m", "smartcam.uploader.cli", *args], env=environment,
+                              capture_output=True, text=True, timeout=30, check=False)
+
+    result = smartcam("status", "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    for name in ("received", "delivered", "queued", "dead_letter", "evicted", "refused", "oldest_queued_age_s",
+                 "retried", "disk_free_bytes", "heartbeats"):
+        assert name in document
+    unknown = smartcam("frobnicate")
+    assert unknown.returncode == 2
+    assert "usage: smartcam {status}" in unknown.stderr

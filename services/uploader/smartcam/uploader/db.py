@@ -95,12 +95,14 @@ def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     connection.execute("BEGIN IMMEDIATE")
     try:
         yield connection
+        # Inside the try: a COMMIT that fails (e.g. SQLITE_FULL) leaves the transaction open, and an
+        # open transaction would make every later BEGIN fail; roll it back so the next write can work.
+        connection.execute("COMMIT")
     except BaseException:
         if connection.in_transaction:
             with suppress(sqlite3.Error):  # keep the original error; SQLite undoes the rest itself
                 connection.execute("ROLLBACK")
         raise
-    connection.execute("COMMIT")
 
 
 @contextmanager
@@ -110,7 +112,7 @@ def snapshot(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield connection
     finally:
-        connection.execute("COMMIT")
+        connection.execute("ROLLBACK")  # nothing was written; ends the read transaction even on a full disk
 
 
 def add_counts(connection: sqlite3.Connection, counts: Mapping[str, int]) -> None:

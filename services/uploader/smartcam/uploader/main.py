@@ -121,7 +121,11 @@ class HealthTicker:
         if problem:
             self._health.failing(problem)
             return
-        figures = self._queue.figures()
+        try:
+            figures = self._queue.figures()
+        except sqlite3.Error as error:  # the figures are for people; the service keeps storing and delivering
+            self._health.degraded(f"cannot read the queue's figures: {error}")
+            return
         self._health.working(queue_depth=figures.queued, dead_letters=figures.dead_letter,
                              oldest_queued_age_s=figures.oldest_queued_age_s,
                              last_delivery_error=self._deliverer.last_error)

@@ -12,7 +12,6 @@ import errno
 import json
 import logging
 import os
-import shutil
 import sqlite3
 import threading
 import time
@@ -26,11 +25,10 @@ from typing import Any
 from smartcam.common.counters import Counters
 from smartcam.common.logs import OncePerKind
 from smartcam.common.wire import Event
-from smartcam.uploader import bodies, db, payloads
+from smartcam.uploader import bodies, db, payloads, space
 from smartcam.uploader.recent import RecentErrors
 
 TOMBSTONE_RETENTION_S = 7 * 24 * 3600  # far longer than infer ever resends an unacknowledged event
-MIN_FREE_BYTES = 1024 * 1024
 STOP_CHECK_S = 0.1
 
 EVICTED_SAMPLE = "over_budget_sample"
@@ -80,6 +78,8 @@ class EventQueue:
         self._write_problem: str | None = None
         self._bodies.mkdir(parents=True, exist_ok=True)
         self._connection = db.connect(queue_dir)
+        self._reserve = space.Reserve(queue_dir)
+        self._reserve.restore()
         self._recover()
         self.prune_tombstones()
 
@@ -99,6 +99,10 @@ class EventQueue:
             self._count_soon("duplicates")
             return False
         name = bodies.body_name(event.event_id)
+        if not space.room_for(self._bodies, len(event.image)):
+            raise self._refuse(event.event_id, OSError(errno.ENOSPC, "no room left above the headroom"),
+                               f"storing its {len(event.image)} bytes would leave less than "
+                               f"{space.HEADROOM_BYTES} bytes free on the disk") from None
         try:
             bodies.write_durably(self._bodies, name, event.image)
         except OSError as error:
@@ -130,8 +134,7 @@ class EventQueue:
                 "SELECT 1 FROM events WHERE event_id = ?", (event_id,)).fetchone() is not None
 
     def _refuse(self, event_id: str, error: BaseException, what: str) -> StoreRefusedError:
-        full = (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)) or (
-            isinstance(error, sqlite3.OperationalError) and "full" in str(error))
+        full = space.is_disk_full(error)
         kind = "disk_full" if full else "write_error"
         reason = f"queue refused event {event_id}: {what}: {error}"
         fix = "free disk space or lower SMARTCAM_QUEUE_BUDGET_MB" if full else f"check {self._dir} and its disk"
@@ -162,7 +165,9 @@ class EventQueue:
             if event_id in self._in_flight:
                 continue
             reason = EVICTED_SAMPLE if sample else EVICTED_DETECTION
-            self._finish(event_id, db.EVICTED, reason, counts)
+            attempts = self._attempts.pop(event_id, 0)  # its failed attempts count as retries all the same
+            counts["retried"] += attempts
+            self._finish(event_id, db.EVICTED, reason, counts, attempts=attempts)
             removed.append(body_file)
             used -= size
             self._log_eviction(event_id, reason)
@@ -234,13 +239,27 @@ class EventQueue:
                 "SELECT body_file FROM events WHERE event_id = ? AND state = ?", (event_id, db.QUEUED)).fetchone()
             if body_file is None:
                 return  # already settled (never expected: in-flight events are not evicted)
-            with self._changing() as counts:
-                self._finish(event_id, state, reason, counts, attempts=attempts, http_status=http_status)
-                if counter:
-                    counts[counter] += 1
-                counts["retried"] += attempts - 1  # attempts before the last, written once with the outcome
+            try:
+                self._record_settlement(event_id, state, reason, counter, attempts=attempts, http_status=http_status)
+            except sqlite3.OperationalError as error:
+                if not (space.is_disk_full(error) and self._reserve.release()):
+                    self._attempts[event_id] += attempts - 1  # not recorded: the event stays queued
+                    raise
+                self._logger.warning("the disk is full, so the queue released its %d-byte reserve to record "
+                                     "deliveries; free space on the disk holding %s", space.RESERVE_BYTES, self._dir)
+                self._counters.inc("reserve_released")
+                self._record_settlement(event_id, state, reason, counter, attempts=attempts, http_status=http_status)
         if state != db.DEAD_LETTER:
             bodies.remove(self._bodies, body_file[0])
+            self._reserve.restore()
+
+    def _record_settlement(self, event_id: str, state: str, reason: str | None, counter: str | None, *,
+                           attempts: int, http_status: int | None) -> None:
+        with self._changing() as counts:
+            self._finish(event_id, state, reason, counts, attempts=attempts, http_status=http_status)
+            if counter:
+                counts[counter] += 1
+            counts["retried"] += attempts - 1  # attempts before the last, written once with the outcome
 
     def _finish(self, event_id: str, state: str, reason: str | None, counts: Counter[str], *,
                 attempts: int = 0, http_status: int | None = None) -> None:
@@ -332,9 +351,10 @@ class EventQueue:
         """Why the queue cannot store events right now, or None (checked cheaply: no test write)."""
         if not os.access(self._bodies, os.W_OK | os.X_OK):
             return f"queue directory {self._bodies} is not writable; fix its owner or mount"
-        free = shutil.disk_usage(self._bodies).free
-        if free < MIN_FREE_BYTES:
-            return f"only {free} bytes free on the disk holding {self._bodies}; free space"
+        free = space.free_bytes(self._bodies)
+        if free < space.HEADROOM_BYTES:
+            return (f"only {free} bytes free on the disk holding {self._bodies}: new events are refused until "
+                    "deliveries or you free space")
         return self._write_problem
 
     def prune_tombstones(self, retention_s: float = TOMBSTONE_RETENTION_S) -> None:
