@@ -145,9 +145,15 @@ def test_full_queue_volume_refuses_new_events_then_recovers_them_all(fault_stack
     assert "No space left" in filled.stderr, filled.stderr
     assert faults.status()["disk_free_bytes"] < 64 * 1024
     assert faults.running("uploader")
-    refused = faults.status()["refused"]
+    stored = faults.status()
     faults.behave()
-    faults.settle(timeout_s=75)
+    # Deliveries are recorded on the full disk (the queue's reserve makes room for that) ...
+    faults.wait_for(lambda: faults.status()["delivered"] >= stored["received"], 30,
+                    "the stored events delivered on the full disk")
+    refused = faults.status()["refused"]
+    assert refused > stored["refused"]  # ... while new events are still refused: the filler holds the disk
+    faults.stack.run("exec", "-T", "uploader", "rm", "/var/lib/smartcam/queue/filler")  # the operator frees space
+    faults.settle(timeout_s=60)
     audit = faults.audit()
 
     assert (audit.dead_letter, audit.evicted) == ({}, {})
