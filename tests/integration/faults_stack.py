@@ -187,5 +187,9 @@ class FaultStack:
         assert all(evicted.values()), evicted
         assert status["delivered"] == len(delivered)
         assert status["dead_letter"] == len(dead)
+        # Heartbeats went to their own path under their own keys, and at least one got through.
+        heartbeats = [r for r in records if r["kind"] == "heartbeat"]
+        assert all(r["path"] == "/heartbeat" and r["key"] == r["event_id"] for r in heartbeats), heartbeats
+        assert any(r["status"] == 200 for r in heartbeats), heartbeats
         assert self.running("uploader"), self.stack.logs("uploader")
         return Audit(produced, delivered, dead, evicted, status, records)

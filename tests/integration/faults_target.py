@@ -9,7 +9,8 @@ Before each request it reads `<control dir>/behaviour.json` (rewritten by the te
 - `reject_one_event`: the first event key seen is answered 400 now and forever; others as above.
 Each request is recorded, when it arrives (so a request the client gave up on is recorded too), as
 `<records dir>/<start time>-<n>.json`: {"n", "path", "key", "event_id", "kind", "status", "bytes", "arrived"}.
-`event_id` comes from the JSON body, so a test can check that the key always matches the event.
+`event_id` comes from the JSON body, so a test can check that the key always matches the event;
+a heartbeat's whole document is kept as "heartbeat".
 """
 
 import itertools
@@ -34,17 +35,17 @@ def behaviour() -> dict:
         return {}
 
 
-def body_facts(body: bytes) -> tuple[str | None, str]:
-    """(event_id, kind) from a JSON body; kind is "heartbeat" or "event"."""
+def body_facts(body: bytes) -> tuple[str | None, str, dict | None]:
+    """(event_id, kind, heartbeat document) from a JSON body; kind is "heartbeat" or "event"."""
     try:
         document = json.loads(body)
     except ValueError:
-        return None, "event"
+        return None, "event", None
     if not isinstance(document, dict):
-        return None, "event"
+        return None, "event", None
     if document.get("type") == "heartbeat":
-        return document.get("heartbeat_id"), "heartbeat"
-    return document.get("event_id"), "event"
+        return document.get("heartbeat_id"), "heartbeat", document
+    return document.get("event_id"), "event", None
 
 
 def record(document: dict) -> None:
@@ -58,7 +59,7 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         plan = behaviour()
         key = self.headers.get("Idempotency-Key")
-        event_id, kind = body_facts(body)
+        event_id, kind, heartbeat = body_facts(body)
         status, headers = int(plan.get("status", 200)), {}
         if plan.get("retry_after") is not None and status >= 400:
             headers["Retry-After"] = str(plan["retry_after"])
@@ -68,7 +69,7 @@ class Handler(BaseHTTPRequestHandler):
                 rejected[:1] = [key]
                 status, headers = 400, {}
         record({"n": number, "path": self.path, "key": key, "event_id": event_id, "kind": kind, "status": status,
-                "bytes": len(body), "arrived": time.time()})
+                "bytes": len(body), "arrived": time.time(), "heartbeat": heartbeat})
         time.sleep(float(plan.get("delay_s", 0)))
         reply = b'{"error": "scripted failure"}' if status >= 400 else b'{"ok": true}'
         try:

@@ -88,8 +88,10 @@ class Stack:
         result = self.run("logs", "--no-color", *([service] if service else []), check=False)
         return result.stdout + result.stderr
 
-    def requests(self) -> list[dict]:
-        return [json.loads(path.read_text()) for path in sorted(self.records.glob("*.json"))]
+    def requests(self, path: str | None = "/events") -> list[dict]:
+        """What the recording target received at `path` (None: everything, heartbeats included)."""
+        records = [json.loads(file.read_text()) for file in sorted(self.records.glob("*.json"))]
+        return [record for record in records if path is None or record["path"] == path]
 
     def wait_for(self, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
         deadline = time.monotonic() + timeout_s

@@ -7,11 +7,16 @@ event id accounted for with its reason, one Idempotency-Key per event, the uploa
 """
 
 import itertools
+import json
+import os
 from collections import Counter
 
 import pytest
 
 from tests.integration.faults_stack import FaultStack
+from tests.integration.harness import REPO
+
+MANIFEST = json.loads((REPO / "services/infer/models/blazeface-short-range/manifest.json").read_text())
 
 
 @pytest.fixture
@@ -162,8 +167,18 @@ def test_full_queue_volume_refuses_new_events_then_recovers_them_all(fault_stack
     assert faults.restarts("uploader") == 0
 
 
-def test_one_event_answered_400_is_dead_lettered_and_the_rest_delivered(fault_stack):
-    faults = fault_stack()
+def test_one_event_answered_400_is_dead_lettered_and_the_rest_delivered(fault_stack, tmp_path):
+    # The host's cmds results and the updater's files, mounted as compose mounts them, for the heartbeat.
+    cmds, updater = tmp_path / "cmds", tmp_path / "updater"
+    cmds.mkdir()
+    updater.mkdir()
+    (cmds / "status.json").write_text(json.dumps({"last": {"command": "reboot", "ok": True}}))
+    (updater / "history.json").write_text(json.dumps([{"version": "1.0"}, {"version": "1.1"}]))
+    (updater / "state.json").write_text(json.dumps(
+        {"services": {"infer": {"image": "smartcam/infer:itest", "digest": "sha256:feed", "version": "1.1"}}}))
+    override = {"services": {"uploader": {"volumes": [f"{cmds}:/var/lib/smartcam/cmds:ro",
+                                                      f"{updater}:/var/lib/smartcam/updater:ro"]}}}
+    faults = fault_stack({}, override)
     faults.behave(reject_one_event=True)
     faults.up()
     faults.wait_for_events(6)
@@ -176,3 +191,13 @@ def test_one_event_answered_400_is_dead_lettered_and_the_rest_delivered(fault_st
     assert audit.evicted == {}
     assert len(audit.delivered) == audit.produced - 1
     assert audit.status["dead_letter"] == 1
+
+    heartbeat = [r["heartbeat"] for r in audit.records if r["kind"] == "heartbeat" and r["status"] == 200][-1]
+    assert heartbeat["camera_id"] == os.environ.get("SMARTCAM_CAMERA_ID", "smartcam-demo")
+    assert heartbeat["versions"]["uploader"]["version"] == os.environ.get("SMARTCAM_VERSION", "dev")  # the image's
+    assert heartbeat["versions"]["infer"] == {"image": "smartcam/infer:itest", "digest": "sha256:feed",
+                                              "version": "1.1"}
+    assert heartbeat["model"] == {"name": MANIFEST["name"], "sha256": MANIFEST["sha256"]}  # from infer's events
+    assert heartbeat["cmds"] == {"last": {"command": "reboot", "ok": True}}
+    assert heartbeat["updates"] == [{"version": "1.0"}, {"version": "1.1"}]
+    assert heartbeat["counts"]["dead_lettered"] == 1

@@ -193,3 +193,10 @@ def test_heartbeat_url_may_be_relative_or_absolute(make_settings, logger):
     assert resolve_heartbeat_target(root, events).url == "https://example.org/status"
     other = make_settings(upload_url="https://example.org/api/events", heartbeat_url="https://ops.example.org/hb")
     assert resolve_heartbeat_target(other, events).url == "https://ops.example.org/hb"
+
+
+def test_no_heartbeat_when_turned_off_or_towards_the_demo_sink(make_settings, logger):
+    off = make_settings(upload_url="https://example.org/events", heartbeat_interval_s=0)
+    assert resolve_heartbeat_target(off, resolve_target(off, logger)) is None
+    demo = make_settings()  # no target configured: events go to the demo sink, which takes only events
+    assert resolve_heartbeat_target(demo, resolve_target(demo, logger)) is None

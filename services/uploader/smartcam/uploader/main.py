@@ -29,7 +29,7 @@ def body(ctx: ServiceContext[UploaderSettings]) -> None:
     """Run until `ctx.stop`; a setting or volume the service cannot work with raises FatalError/SettingsError."""
     settings = ctx.settings
     target = resolve_target(settings, ctx.logger)
-    heartbeat_target = resolve_heartbeat_target(settings, target) if settings.heartbeat_interval_s > 0 else None
+    heartbeat_target = resolve_heartbeat_target(settings, target)
     session = make_session(settings, auth_headers(settings))
     queue = _open_queue(ctx)
     context = zmq.Context()
