@@ -25,7 +25,7 @@ from smartcam.uploader import db, payloads
 from smartcam.uploader.backoff import Backoff
 from smartcam.uploader.heartbeat import KIND as HEARTBEAT
 from smartcam.uploader.heartbeat import Heartbeat
-from smartcam.uploader.outcomes import TRANSIENT_4XX, Outcome, Verdict, from_exception, from_response
+from smartcam.uploader.outcomes import Outcome, Verdict, from_exception, from_response, refused_for_good
 from smartcam.uploader.queue import EventQueue, QueuedEvent
 from smartcam.uploader.recent import RecentErrors
 from smartcam.uploader.settings import UploaderSettings
@@ -57,7 +57,7 @@ class Deliverer:
                  heartbeat: tuple[Heartbeat, Target] | None = None) -> None:
         self._queue = queue
         self._target = target
-        self._heartbeat, self._heartbeat_target = heartbeat or (None, None)
+        self._heartbeat = heartbeat
         self._settings = settings
         self._session = session
         self._logger = logger
@@ -95,10 +95,11 @@ class Deliverer:
     def step(self) -> None:
         """Send the heartbeat if its turn has come, else the next batch of events (one by default)."""
         if self._heartbeat is not None:
-            self._heartbeat.store_if_due()
-            message = self._heartbeat.ready(events_waiting=self._queue.has_queued())
+            heartbeat, heartbeat_target = self._heartbeat
+            heartbeat.store_if_due()
+            message = heartbeat.ready(events_waiting=self._queue.has_queued())
             if message is not None:
-                self._send_heartbeat(message)
+                self._send_heartbeat(message, heartbeat_target)
                 return
         batch = self._queue.claim(self._settings.max_in_flight)
         if not batch:
@@ -116,18 +117,16 @@ class Deliverer:
         elif self._outage_started is not None:
             self._recover(self._outage_started)
 
-    def _send_heartbeat(self, message: db.OutboxMessage) -> None:
+    def _send_heartbeat(self, message: db.OutboxMessage, target: Target) -> None:
         """A heartbeat is never dead-lettered: refused for good, it is dropped (counted); the next one comes."""
-        assert self._heartbeat_target is not None
-        outcome = self._post(self._heartbeat_target, payloads.RequestBody(message.document.encode(),
-                                                                        "application/json"), message.message_id)
+        body = payloads.RequestBody(message.document.encode(), "application/json")
+        outcome = self._post(target, body, message.message_id)
         if outcome.verdict is Verdict.DELIVERED:
             self._queue.message_done(HEARTBEAT, message.message_id, "heartbeats_sent")
             self._backoff.reset()
             if self._outage_started is not None:
                 self._recover(self._outage_started)
-        elif outcome.http_status is not None and outcome.http_status < 500 and outcome.retry_after_s is None \
-                and outcome.http_status not in TRANSIENT_4XX:
+        elif refused_for_good(outcome):
             self._queue.message_done(HEARTBEAT, message.message_id, "heartbeats_rejected")
             self._heartbeat_refusals.report(str(outcome.http_status), f"the heartbeat was refused: {outcome.detail}; "
                                             f"check {env_name('heartbeat_url')} (events are not affected)")

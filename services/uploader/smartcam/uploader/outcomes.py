@@ -58,6 +58,14 @@ def from_response(response: requests.Response, shown_url: str) -> Outcome:
     return Outcome(Verdict.RETRY, f"{said}{wait}", status, retry_after)
 
 
+def refused_for_good(outcome: Outcome) -> bool:
+    """The server answered, and not with "later" (5xx, 408/425/429, Retry-After): for a message that is
+    not an event (the heartbeat), any such answer is final, configuration problems included."""
+    status = outcome.http_status
+    return status is not None and not 200 <= status < 300 and status < 500 and status not in TRANSIENT_4XX \
+        and outcome.retry_after_s is None
+
+
 def from_exception(error: requests.RequestException, shown_url: str, connect_s: float, read_s: float) -> Outcome:
     """Judge a failure to get any HTTP answer; all of these are worth retrying."""
     if isinstance(error, requests.exceptions.SSLError):
