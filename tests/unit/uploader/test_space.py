@@ -73,3 +73,13 @@ def test_a_commit_that_fails_is_rolled_back_so_the_next_write_works(tmp_path):
     with db.transaction(connection):
         connection.execute("INSERT INTO parent VALUES (1)")
     assert connection.execute("SELECT COUNT(*) FROM child").fetchone()[0] == 0
+
+
+def test_the_write_ahead_log_stays_small(queue, make_event):
+    """SQLite's default lets the WAL grow to ~4 MB and keeps it: space a nearly full card does not have."""
+    wal = queue._dir / (db.DB_NAME + "-wal")
+    largest = 0
+    for n in range(400):
+        queue.put(make_event(n))
+        largest = max(largest, wal.stat().st_size)
+    assert largest < 1024 * 1024
