@@ -67,7 +67,8 @@ class FaultStack:
     # -- driving ---------------------------------------------------------------------------------
 
     def up(self) -> None:
-        self.stack.up("target", "capture", "infer", "uploader")
+        self.stack.up("target")  # first, so no attempt meets a target that is not listening yet
+        self.stack.up("capture", "infer", "uploader")
 
     def behave(self, **plan: object) -> None:
         """Rewrite the target's behaviour (atomically; it reads the file on every request)."""
