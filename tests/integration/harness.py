@@ -12,8 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-# Image tag used by the tests, so they never touch a user's images; SMARTCAM_TEST_CHANNEL gives parallel
-# worktrees their own tag, so one checkout's build cannot replace another's images mid-run.
+# Image tag used by the tests, so they never touch a user's images (override to run suites side by side).
 TEST_CHANNEL = os.environ.get("SMARTCAM_TEST_CHANNEL", "itest")
 RECORDING_TARGET = REPO / "tests/integration/recording_target.py"
 

@@ -110,7 +110,10 @@ class LatestFrameClient:
             if not self._socket.poll(wait_ms, zmq.POLLIN):
                 continue
             newest = self._drain_newest()
+        # Ask for the next frame at once, so its transfer overlaps with processing this one
+        # (double buffering); capture still sends only the newest frame it has when it answers.
         self._requested_at = None
+        self._ask_if_needed()
         self._count_gap(newest.seq)
         return newest
 

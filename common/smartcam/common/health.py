@@ -11,13 +11,13 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from smartcam.common.counters import Counters
+from smartcam.common.files import write_json_atomically
 
 _WRITE_INTERVAL_S = 1.0
 
@@ -67,15 +67,6 @@ class HealthReporter:
             document = dict(self._state, written_at=now, uptime_s=round(now - self._started, 1),
                             counters=self._counters.snapshot())
         write_json_atomically(self._path, document)
-
-
-def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
-    """Write via a temporary file and rename, so a reader never sees half a document."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
-        json.dump(document, handle)
-        temporary = Path(handle.name)
-    os.replace(temporary, path)
 
 
 def evaluate(path: Path, max_age_s: float, now: float | None = None) -> tuple[bool, str]:

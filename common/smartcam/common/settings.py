@@ -9,14 +9,29 @@ from __future__ import annotations
 import re
 import socket
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "SMARTCAM_"
 CHANNELS = ("master", "devrelease", "release")
 _CHANNEL_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+ZMQ_ENDPOINT_SCHEMES = ("tcp://", "ipc://", "inproc://")
+
+
+def check_zmq_endpoint(value: str) -> str:
+    """A ZeroMQ endpoint: scheme and address, e.g. tcp://*:5555 (bind) or tcp://capture:5555 (connect)."""
+    _, _, address = value.partition("://")
+    if not value.startswith(ZMQ_ENDPOINT_SCHEMES) or not address:
+        raise ValueError(f"not a ZeroMQ endpoint; use {', '.join(ZMQ_ENDPOINT_SCHEMES)} followed by an address, "
+                         "e.g. tcp://*:5555 or tcp://capture:5555")
+    return value
+
+
+ZmqEndpoint = Annotated[str, AfterValidator(check_zmq_endpoint)]
 
 
 class SettingsError(Exception):

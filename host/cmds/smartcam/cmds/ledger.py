@@ -8,11 +8,11 @@ the entry is found `started` without a result and reported as interrupted instea
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from smartcam.common.files import write_json_durably
 
 FORMAT_VERSION = 1
 
@@ -66,20 +66,5 @@ class Ledger:
         """Store the record and make it durable before returning."""
         self._records[key] = record
         document = {"version": FORMAT_VERSION, "records": {k: asdict(v) for k, v in self._records.items()}}
-        write_durably(self._path, json.dumps(document, indent=1).encode())
+        write_json_durably(self._path, document)
 
-
-def write_durably(path: Path, data: bytes) -> None:
-    """Atomic replace plus fsync of file and folder: after return the data survives a power cut."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-        temporary = Path(handle.name)
-    os.replace(temporary, path)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)

@@ -12,12 +12,12 @@ Fields (all times are seconds since 1970, UTC):
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
-from smartcam.cmds.ledger import Record, write_durably
+from smartcam.cmds.ledger import Record
+from smartcam.common.files import write_json_durably
 
 RECENT_RESULTS = 20
 _REPORTED_STATES = ("done", "failed", "skipped", "interrupted")
@@ -31,4 +31,4 @@ def recent_results(records: dict[str, Record]) -> list[dict[str, Any]]:
 
 
 def write_status(path: Path, document: dict[str, Any]) -> None:
-    write_durably(path, json.dumps(dict(document, updated_at=time.time()), indent=1).encode())
+    write_json_durably(path, dict(document, updated_at=time.time()))

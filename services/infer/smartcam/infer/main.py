@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 
@@ -14,10 +15,13 @@ from smartcam.common.service import ServiceContext
 from smartcam.common.wire import Event, Frame
 from smartcam.infer.detector import Detector
 from smartcam.infer.latency import FrameStats
+from smartcam.infer.model_state import ModelState
 from smartcam.infer.pixels import detection_stream, stream_as_rgb
 from smartcam.infer.policy import SelectionPolicy
 from smartcam.infer.privacy import redact_and_encode
 from smartcam.infer.settings import InferSettings
+from smartcam.infer.startup import load_start_model
+from smartcam.infer.switcher import ModelSwitcher
 
 FRAME_WAIT_S = 1.0
 NO_FRAMES_WARNING_S = 10.0
@@ -55,9 +59,9 @@ class Pipeline:
 
 def run(ctx: ServiceContext[InferSettings]) -> None:
     settings = ctx.settings
-    detector = Detector.load(settings.model_dir, settings.inference_threads)
-    ctx.logger.info("model %s (sha256 %s…) loaded from %s; labels of interest %s",
-                    detector.model_ref.name, detector.model_ref.sha256[:12], settings.model_dir, settings.min_scores)
+    detector, switcher = _start_model(ctx)
+    ctx.logger.info("model %s (sha256 %s…) loaded; labels of interest %s",
+                    detector.model_ref.name, detector.model_ref.sha256[:12], settings.min_scores)
     context = zmq.Context()
     frames = LatestFrameClient(context, settings.frames_endpoint, ctx.counters, ctx.logger)
     sender = EventSender(context, settings.events_endpoint, ctx.counters, ctx.logger,
@@ -70,6 +74,8 @@ def run(ctx: ServiceContext[InferSettings]) -> None:
         while not ctx.stop.is_set():
             sender.poll(0)
             frame = frames.next_frame(FRAME_WAIT_S)
+            if switcher is not None and (switched := switcher.poll(frame)) is not None:
+                pipeline.detector = switched  # between two frames: this frame is the first on the new model
             if frame is None:
                 idle_s = time.monotonic() - last_frame_at
                 if idle_s > NO_FRAMES_WARNING_S:
@@ -88,9 +94,24 @@ def run(ctx: ServiceContext[InferSettings]) -> None:
                 continue
             if event is not None:
                 sender.send(event)
-            ctx.health.working(model=detector.model_ref.name, unacked_events=sender.unacked,
+            model = pipeline.detector.model_ref
+            ctx.health.working(model=model.name, model_sha256=model.sha256, unacked_events=sender.unacked,
                                **pipeline.stats.summary())
     finally:
+        if switcher is not None:
+            switcher.close()
         frames.close()
         sender.close()
         context.term()
+
+
+def _start_model(ctx: ServiceContext[InferSettings]) -> tuple[Detector, ModelSwitcher | None]:
+    """The starting detector, plus a switcher when the models and state volumes are mounted."""
+    settings = ctx.settings
+    if not (settings.model_store_dir.is_dir() and os.access(settings.model_state_dir, os.W_OK)):
+        ctx.logger.info("model updates off (no models volume at %s or no writable %s); serving %s",
+                        settings.model_store_dir, settings.model_state_dir, settings.model_dir)
+        return Detector.load(settings.model_dir, settings.inference_threads), None
+    state = ModelState(settings.model_state_dir, ctx.logger)
+    detector = load_start_model(settings, state, ctx.logger, ctx.counters)
+    return detector, ModelSwitcher(settings, state, detector, ctx.logger, ctx.counters)

@@ -12,10 +12,9 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
-from smartcam.common.settings import CommonSettings
+from smartcam.common.settings import CommonSettings, ZmqEndpoint
 from smartcam.infer.privacy import DEFAULT_MARGIN
 
-ENDPOINT_SCHEMES = ("tcp://", "ipc://", "inproc://")
 # A label is what the model's label map says ("face", "traffic light"); a score is a plain decimal.
 _LABEL_SCORE = re.compile(r"(?P<label>[\w][\w ./-]*?)\s*:\s*(?P<score>\d+(?:\.\d*)?|\.\d+)")
 
@@ -53,10 +52,15 @@ class InferSettings(CommonSettings):
     blur_margin: float = Field(default=DEFAULT_MARGIN, ge=0.0, le=2.0)
     jpeg_quality: int = Field(default=85, ge=1, le=95)
     jpeg_max_size: int = Field(default=0, ge=0, le=16384)
-    frames_endpoint: str = "tcp://capture:5555"
-    events_endpoint: str = "tcp://uploader:5556"
+    frames_endpoint: ZmqEndpoint = "tcp://capture:5555"
+    events_endpoint: ZmqEndpoint = "tcp://uploader:5556"
     max_unacked_events: int = Field(default=200, ge=1, le=100000)
     ack_timeout_s: float = Field(default=10.0, gt=0.0, le=3600.0)
+    # Model hot switching: models the updater verified and offers (read-only volume); absent = off.
+    model_store_dir: Path = Path("/var/lib/smartcam/models")
+    # infer's only writable state: its active model and its verdict on each offered model.
+    model_state_dir: Path = Path("/var/lib/smartcam/infer-state")
+    model_check_interval_s: float = Field(default=5.0, gt=0.0, le=3600.0)
 
     @field_validator("detect_labels")
     @classmethod
@@ -71,14 +75,6 @@ class InferSettings(CommonSettings):
             raise ValueError("too small to show anything; use 0 (no downscale) or at least 64 pixels")
         return value
 
-    @field_validator("frames_endpoint", "events_endpoint")
-    @classmethod
-    def _zmq_endpoint(cls, value: str) -> str:
-        _, _, address = value.partition("://")
-        if not value.startswith(ENDPOINT_SCHEMES) or not address:
-            raise ValueError(f"not a ZeroMQ endpoint; use {', '.join(ENDPOINT_SCHEMES)} followed by an address, "
-                             "e.g. tcp://capture:5555")
-        return value
 
     @property
     def min_scores(self) -> dict[str, float]:

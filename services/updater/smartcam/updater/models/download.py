@@ -1,0 +1,54 @@
+"""Download one model file into a directory, checking free disk first and size + sha256 while streaming."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import requests
+
+from smartcam.updater.models.errors import DownloadFailed, ModelRejected
+from smartcam.updater.models.remote import RemoteModel
+
+CHUNK_BYTES = 1 << 16
+
+
+def check_free_space(directory: Path, needed_bytes: int, reserve_bytes: int) -> None:
+    """Refuse to start a download that would leave less than `reserve_bytes` free."""
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError as error:
+        raise DownloadFailed(f"cannot check free disk in {directory}: {error}") from None
+    if free - needed_bytes < reserve_bytes:
+        raise DownloadFailed(f"not enough free disk in {directory}: {free // 2**20} MiB free, the model needs "
+                             f"{needed_bytes // 2**20} MiB and {reserve_bytes // 2**20} MiB must stay free")
+
+
+def download_file(session: requests.Session, url: str, model: RemoteModel, target: Path, timeout_s: float) -> None:
+    """Stream `url` to `target` (fsynced); raise ModelRejected if it is not exactly the announced file."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with session.get(url, stream=True, timeout=timeout_s) as response:
+            response.raise_for_status()
+            with target.open("wb") as handle:
+                for chunk in response.iter_content(CHUNK_BYTES):
+                    size += len(chunk)
+                    if size > model.size_bytes:
+                        raise ModelRejected(f"model file {url} is larger than the manifest's size_bytes "
+                                            f"{model.size_bytes}; the manifest or the file is wrong")
+                    digest.update(chunk)
+                    handle.write(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+    except requests.RequestException as error:
+        raise DownloadFailed(f"cannot download model file {url}: {error}") from None
+    except OSError as error:
+        raise DownloadFailed(f"cannot write model file {target}: {error}") from None
+    if size != model.size_bytes:
+        raise ModelRejected(f"model file {url} is truncated: {size} bytes, the manifest says {model.size_bytes}")
+    if digest.hexdigest() != model.sha256:
+        raise ModelRejected(f"model file {url} has sha256 {digest.hexdigest()}, the manifest says {model.sha256}: "
+                            "the file is corrupt or not the published model")

@@ -1,0 +1,42 @@
+"""Read infer's report (its active model and its verdict on each candidate) from infer's state volume.
+
+Infer writes `<infer_state_dir>/model-state.json`; the updater mounts that volume read-only, so
+infer's only write access is this small file and the updater cannot forge a verdict.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+STATE_NAME = "model-state.json"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    candidate_id: str
+    sha256: str
+    result: str  # "accepted" or "rejected"
+    reason: str
+    replaced: str | None  # sha256 of the model infer was serving before
+
+
+@dataclass(frozen=True)
+class InferReport:
+    active_sha256: str | None
+    verdicts: dict[str, Verdict]  # by candidate id
+
+
+def read_infer_report(state_dir: Path) -> InferReport | None:
+    """None until infer has written its state (it does so at start-up)."""
+    try:
+        document = json.loads((state_dir / STATE_NAME).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    active = document.get("active") or {}
+    verdicts = {}
+    for item in document.get("verdicts", []):
+        verdict = Verdict(item["candidate_id"], item["sha256"], item["result"], item["reason"], item.get("replaced"))
+        verdicts[verdict.candidate_id] = verdict
+    return InferReport(active.get("sha256"), verdicts)
