@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from smartcam.uploader import bodies, status
+from smartcam.uploader import status
 from smartcam.uploader.queue import EventQueue, StoreRefusedError
 
 REPO = Path(__file__).resolve().parents[3]
@@ -29,7 +29,7 @@ def busy_queue(tmp_path, logger, monkeypatch, make_event):
     [item] = queue.claim(1)  # evt-3
     queue.dead_letter(item.event_id, 400, "rejected")
     with monkeypatch.context() as patch:
-        patch.setattr(bodies.os, "fsync", lambda _fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
+        patch.setattr(os, "fsync", lambda _fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
         with pytest.raises(StoreRefusedError):
             queue.put(make_event(9, image=image))
     yield queue
