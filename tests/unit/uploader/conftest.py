@@ -1,9 +1,7 @@
 """Real parts for uploader tests: a scripted HTTP server on loopback, temp queue dirs, real events."""
 
 import json
-import logging
 import os
-import socket
 import threading
 import time
 from collections import deque
@@ -13,7 +11,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from smartcam.common.counters import Counters
 from smartcam.common.settings import load_settings
 from smartcam.common.wire import Detection, Event, Location, ModelRef
 from smartcam.uploader.settings import UploaderSettings
@@ -127,22 +124,6 @@ def target():
     yield server
     server.close()
 
-
-@pytest.fixture
-def counters():
-    return Counters()
-
-
-@pytest.fixture
-def logger():
-    return logging.getLogger("smartcam.test.uploader")
-
-
-@pytest.fixture
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import threading
 import time
 
 import pytest
-import zmq
 
 from smartcam.common.counters import Counters
 from smartcam.common.events import EventSender
@@ -16,13 +15,6 @@ from smartcam.common.service import FatalError, ServiceContext
 from smartcam.common.settings import SettingsError
 from smartcam.uploader import status
 from smartcam.uploader.main import body
-
-
-@pytest.fixture
-def zmq_context():
-    context = zmq.Context()
-    yield context
-    context.destroy(linger=0)
 
 
 @pytest.fixture
