@@ -14,6 +14,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 # Image tag used by the tests, so they never touch a user's images (override to run suites side by side).
 TEST_CHANNEL = os.environ.get("SMARTCAM_TEST_CHANNEL", "itest")
+RECORDING_TARGET = REPO / "tests/integration/recording_target.py"
 
 
 def compose(*args: str, project: str, env: dict[str, str], files: list[Path], check: bool = True,
@@ -25,28 +26,48 @@ def compose(*args: str, project: str, env: dict[str, str], files: list[Path], ch
                           check=check, timeout=timeout)
 
 
-class Stack:
-    """One compose project with a recording REST target added as service `target`."""
+def merge(base: dict, extra: dict) -> dict:
+    """`extra` deep-merged into `base`: dicts merge key by key, anything else replaces."""
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
-    def __init__(self, workdir: Path, settings: dict[str, str]) -> None:
+
+class Stack:
+    """One compose project with a REST target added as service `target`.
+
+    By default the target is `recording_target.py` (records every request, answers 200). A test
+    may run another target script (`target_script`, mounted at /target/<name> and started with
+    `target_args`; `target_volumes` adds mounts) and merge more compose configuration in
+    (`override`), e.g. a tmpfs volume for the queue.
+    """
+
+    def __init__(self, workdir: Path, settings: dict[str, str], *, target_script: Path = RECORDING_TARGET,
+                 target_args: tuple[str, ...] = ("8080", "/records"), target_volumes: tuple[str, ...] = (),
+                 override: dict | None = None) -> None:
         self.project = f"smartcam-it-{uuid.uuid4().hex[:8]}"
         self.records = workdir / "records"
         self.records.mkdir(parents=True)
         self.records.chmod(0o777)  # the target runs as the images' unprivileged user
-        override = {
+        base = {
             "services": {
                 "target": {
                     "image": f"smartcam/demo-sink:{TEST_CHANNEL}",
                     "user": "10001:10001",
                     "read_only": True,
-                    "command": ["python", "/target/recording_target.py", "8080", "/records"],
-                    "volumes": [f"{REPO / 'tests/integration/recording_target.py'}:/target/recording_target.py:ro",
-                                f"{self.records}:/records"],
+                    "command": ["python", f"/target/{target_script.name}", *target_args],
+                    "volumes": [f"{target_script}:/target/{target_script.name}:ro",
+                                f"{self.records}:/records", *target_volumes],
                     "networks": ["egress"],
                     "healthcheck": {"disable": True},
                 },
             },
         }
+        override = merge(base, override or {})
         self.override = workdir / "compose.test.yaml"
         self.override.write_text(json.dumps(override))  # JSON is valid YAML
         self.env = {"SMARTCAM_CHANNEL": TEST_CHANNEL, "COMPOSE_PROFILES": "",
@@ -66,8 +87,10 @@ class Stack:
         result = self.run("logs", "--no-color", *([service] if service else []), check=False)
         return result.stdout + result.stderr
 
-    def requests(self) -> list[dict]:
-        return [json.loads(path.read_text()) for path in sorted(self.records.glob("*.json"))]
+    def requests(self, path: str | None = "/events") -> list[dict]:
+        """What the recording target received at `path` (None: everything, heartbeats included)."""
+        records = [json.loads(file.read_text()) for file in sorted(self.records.glob("*.json"))]
+        return [record for record in records if path is None or record["path"] == path]
 
     def wait_for(self, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
         deadline = time.monotonic() + timeout_s

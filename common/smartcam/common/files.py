@@ -40,6 +40,11 @@ def _replace(path: Path, data: bytes, durable: bool) -> None:
         fsync_directory(path.parent)
 
 
+def write_bytes_durably(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically and durably; on failure no temporary file is left."""
+    _replace(path, data, durable=True)
+
+
 def write_json_atomically(path: Path, document: dict[str, Any] | list[Any]) -> None:
     """Replace `path` with `document` atomically (no fsync: for files on tmpfs or easily rebuilt)."""
     _replace(path, json.dumps(document).encode(), durable=False)

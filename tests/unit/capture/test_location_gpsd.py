@@ -1,6 +1,5 @@
 import json
 import logging
-import socket
 import threading
 
 import pytest
@@ -8,8 +7,8 @@ import pytest
 from smartcam.capture.location import LiveLocation, open_location
 from smartcam.capture.location.feed import GarbageLineError, Report
 from smartcam.capture.location.gpsd import GpsdFeed
-from smartcam.common.counters import Counters
 from smartcam.common.wire import Location
+from tests.conftest import find_free_port
 
 from .conftest import wait_for
 from .gpsd_server import VERSION, GpsdServer, tpv
@@ -20,11 +19,6 @@ def gpsd():
     server = GpsdServer()
     yield server
     server.close()
-
-
-@pytest.fixture
-def counters():
-    return Counters()
 
 
 @pytest.fixture
@@ -39,11 +33,6 @@ def live(counters):
     yield make
     for provider in providers:
         provider.close()
-
-
-def free_port():
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        return probe.getsockname()[1]
 
 
 def test_a_tpv_fix_becomes_the_frame_location(gpsd, make_settings, counters):
@@ -99,7 +88,7 @@ def test_garbage_lines_are_counted_and_reading_goes_on(gpsd, live, counters, cap
 
 
 def test_gpsd_absent_then_started_is_picked_up(live, counters, caplog):
-    port = free_port()
+    port = find_free_port()
     with caplog.at_level(logging.WARNING):
         provider = live(port)
         assert provider.current() is None

@@ -10,7 +10,6 @@ import pytest
 from smartcam.capture.location import LiveLocation, open_location
 from smartcam.capture.location.feed import GarbageLineError, Report
 from smartcam.capture.location.nmea import NmeaFeed
-from smartcam.common.counters import Counters
 from smartcam.common.wire import Location
 
 from .conftest import wait_for
@@ -61,11 +60,6 @@ class FakeReceiver:
         self._thread.join()
         os.close(self.master)
         os.close(self._slave)
-
-
-@pytest.fixture
-def counters():
-    return Counters()
 
 
 @pytest.fixture

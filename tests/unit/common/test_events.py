@@ -29,10 +29,10 @@ def pump(sender, receiver, store, until, timeout_s=5.0, ack=True):
     return until()
 
 
-def test_acked_events_are_released(context, counters, logger, free_port):
+def test_acked_events_are_released(zmq_context, counters, logger, free_port):
     endpoint = f"tcp://127.0.0.1:{free_port}"
-    receiver = EventReceiver(context, endpoint, Counters(), logger)
-    sender = EventSender(context, endpoint, counters, logger, max_unacked=10, ack_timeout_s=5)
+    receiver = EventReceiver(zmq_context, endpoint, Counters(), logger)
+    sender = EventSender(zmq_context, endpoint, counters, logger, max_unacked=10, ack_timeout_s=5)
     stored = []
     for n in range(3):
         sender.send(event(n))
@@ -43,11 +43,11 @@ def test_acked_events_are_released(context, counters, logger, free_port):
     receiver.close()
 
 
-def test_unacked_events_are_resent_with_the_same_id_after_the_uploader_restarts(context, counters, logger,
+def test_unacked_events_are_resent_with_the_same_id_after_the_uploader_restarts(zmq_context, counters, logger,
                                                                                  free_port):
     endpoint = f"tcp://127.0.0.1:{free_port}"
-    receiver = EventReceiver(context, endpoint, Counters(), logger)
-    sender = EventSender(context, endpoint, counters, logger, max_unacked=10, ack_timeout_s=30)
+    receiver = EventReceiver(zmq_context, endpoint, Counters(), logger)
+    sender = EventSender(zmq_context, endpoint, counters, logger, max_unacked=10, ack_timeout_s=30)
     seen_before_crash = []
     for n in range(3):
         sender.send(event(n))
@@ -57,7 +57,7 @@ def test_unacked_events_are_resent_with_the_same_id_after_the_uploader_restarts(
     time.sleep(0.2)
     sender.send(event(3))  # produced while the uploader is down
     assert sender.unacked == 4
-    restarted = EventReceiver(context, endpoint, Counters(), logger)
+    restarted = EventReceiver(zmq_context, endpoint, Counters(), logger)
     stored = []
     assert pump(sender, restarted, stored, lambda: sender.unacked == 0, timeout_s=10)
     assert sorted(set(stored)) == ["evt-0", "evt-1", "evt-2", "evt-3"]
@@ -66,11 +66,11 @@ def test_unacked_events_are_resent_with_the_same_id_after_the_uploader_restarts(
     restarted.close()
 
 
-def test_refused_event_is_kept_and_resent(context, counters, logger, free_port, monkeypatch):
+def test_refused_event_is_kept_and_resent(zmq_context, counters, logger, free_port, monkeypatch):
     monkeypatch.setattr("smartcam.common.events.REFUSED_RETRY_S", 0.1)
     endpoint = f"tcp://127.0.0.1:{free_port}"
-    receiver = EventReceiver(context, endpoint, Counters(), logger)
-    sender = EventSender(context, endpoint, counters, logger, max_unacked=10, ack_timeout_s=0.5)
+    receiver = EventReceiver(zmq_context, endpoint, Counters(), logger)
+    sender = EventSender(zmq_context, endpoint, counters, logger, max_unacked=10, ack_timeout_s=0.5)
     sender.send(event(1))
     answers = iter([False, True])
     deadline = time.monotonic() + 5
@@ -86,8 +86,8 @@ def test_refused_event_is_kept_and_resent(context, counters, logger, free_port, 
     receiver.close()
 
 
-def test_what_infer_holds_is_bounded_and_overflow_is_counted(context, counters, logger, free_port):
-    sender = EventSender(context, f"tcp://127.0.0.1:{free_port}", counters, logger, max_unacked=3,
+def test_what_infer_holds_is_bounded_and_overflow_is_counted(zmq_context, counters, logger, free_port):
+    sender = EventSender(zmq_context, f"tcp://127.0.0.1:{free_port}", counters, logger, max_unacked=3,
                          ack_timeout_s=30)
     for n in range(5):
         sender.send(event(n))
@@ -96,14 +96,14 @@ def test_what_infer_holds_is_bounded_and_overflow_is_counted(context, counters, 
     sender.close()
 
 
-def test_receiver_drops_malformed_input_and_keeps_working(context, counters, logger, free_port):
+def test_receiver_drops_malformed_input_and_keeps_working(zmq_context, counters, logger, free_port):
     endpoint = f"tcp://127.0.0.1:{free_port}"
-    receiver = EventReceiver(context, endpoint, counters, logger)
-    intruder = context.socket(zmq.DEALER)
+    receiver = EventReceiver(zmq_context, endpoint, counters, logger)
+    intruder = zmq_context.socket(zmq.DEALER)
     intruder.connect(endpoint)
     intruder.send_multipart([b'{"smartcam": 1, "type": "event", "event_id": "x"}', b"a", b"b"])
     intruder.send_multipart([b"\xff\xfe"])
-    sender = EventSender(context, endpoint, Counters(), logger, max_unacked=10, ack_timeout_s=5)
+    sender = EventSender(zmq_context, endpoint, Counters(), logger, max_unacked=10, ack_timeout_s=5)
     sender.send(event(7))
     got = []
     deadline = time.monotonic() + 5

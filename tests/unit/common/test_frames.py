@@ -27,11 +27,11 @@ def serve_until(server, client, timeout_s=3.0):
     return None
 
 
-def test_consumer_gets_the_newest_frame_and_drops_are_counted(context, counters, logger, free_port):
+def test_consumer_gets_the_newest_frame_and_drops_are_counted(zmq_context, counters, logger, free_port):
     endpoint = f"tcp://127.0.0.1:{free_port}"
-    server = LatestFrameServer(context, endpoint, counters, logger)
+    server = LatestFrameServer(zmq_context, endpoint, counters, logger)
     client_counters = type(counters)()
-    client = LatestFrameClient(context, endpoint, client_counters, logger)
+    client = LatestFrameClient(zmq_context, endpoint, client_counters, logger)
     server.offer(frame(0))
     first = serve_until(server, client)
     assert first is not None
@@ -55,11 +55,11 @@ def test_consumer_gets_the_newest_frame_and_drops_are_counted(context, counters,
     server.close()
 
 
-def test_server_survives_malformed_requests_and_logs_once_per_kind(context, counters, free_port, caplog):
+def test_server_survives_malformed_requests_and_logs_once_per_kind(zmq_context, counters, free_port, caplog):
     endpoint = f"tcp://127.0.0.1:{free_port}"
     logger = logging.getLogger("smartcam.test.frames")
-    server = LatestFrameServer(context, endpoint, counters, logger)
-    intruder = context.socket(zmq.DEALER)
+    server = LatestFrameServer(zmq_context, endpoint, counters, logger)
+    intruder = zmq_context.socket(zmq.DEALER)
     intruder.connect(endpoint)
     for _ in range(3):
         intruder.send_multipart([b"GET / HTTP/1.0"])
@@ -72,7 +72,7 @@ def test_server_survives_malformed_requests_and_logs_once_per_kind(context, coun
     assert counters.get("rejected.unknown_type") == 1
     assert sum("rejected.foreign" in r.message for r in caplog.records) == 1
     # And it still serves real consumers afterwards.
-    client = LatestFrameClient(context, endpoint, counters, logger)
+    client = LatestFrameClient(zmq_context, endpoint, counters, logger)
     server.offer(frame(1))
     assert serve_until(server, client).seq == 1
     intruder.close(0)
@@ -80,16 +80,16 @@ def test_server_survives_malformed_requests_and_logs_once_per_kind(context, coun
     server.close()
 
 
-def test_client_asks_again_after_capture_restarts(context, counters, logger, free_port, monkeypatch):
+def test_client_asks_again_after_capture_restarts(zmq_context, counters, logger, free_port, monkeypatch):
     monkeypatch.setattr("smartcam.common.frames.REQUEST_RETRY_S", 0.2)
     endpoint = f"tcp://127.0.0.1:{free_port}"
-    server = LatestFrameServer(context, endpoint, counters, logger)
-    client = LatestFrameClient(context, endpoint, counters, logger)
+    server = LatestFrameServer(zmq_context, endpoint, counters, logger)
+    client = LatestFrameClient(zmq_context, endpoint, counters, logger)
     server.serve(0.3)  # receives the client's request, nothing to send yet
     assert client.next_frame(0.1) is None
     server.close()  # capture restarts: the pending request is lost with it
     time.sleep(0.2)  # ZeroMQ releases the port asynchronously
-    restarted = LatestFrameServer(context, endpoint, counters, logger)
+    restarted = LatestFrameServer(zmq_context, endpoint, counters, logger)
     restarted.offer(frame(42))
     got = serve_until(restarted, client, timeout_s=5)
     assert got is not None

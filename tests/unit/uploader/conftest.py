@@ -1,9 +1,7 @@
 """Real parts for uploader tests: a scripted HTTP server on loopback, temp queue dirs, real events."""
 
 import json
-import logging
 import os
-import socket
 import threading
 import time
 from collections import deque
@@ -13,7 +11,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from smartcam.common.counters import Counters
 from smartcam.common.settings import load_settings
 from smartcam.common.wire import Detection, Event, Location, ModelRef
 from smartcam.uploader.settings import UploaderSettings
@@ -98,17 +95,23 @@ class ScriptedTarget:
                 return self.script.popleft()
         return (self.rule and self.rule(event_id)) or Reply()
 
-    def delivered_ids(self):
+    def event_requests(self):
+        """Requests to the events URL (heartbeats go to their own path)."""
         with self._lock:
-            return [r.event_id for r in self.requests if 200 <= r.status < 300]
+            return [r for r in self.requests if r.path == "/events"]
+
+    def heartbeats(self):
+        with self._lock:
+            return [r for r in self.requests if r.path == "/heartbeat"]
+
+    def delivered_ids(self):
+        return [r.event_id for r in self.event_requests() if 200 <= r.status < 300]
 
     def ids(self):
-        with self._lock:
-            return [r.event_id for r in self.requests]
+        return [r.event_id for r in self.event_requests()]
 
     def json_bodies(self):
-        with self._lock:
-            return [json.loads(r.body) for r in self.requests]
+        return [json.loads(r.body) for r in self.event_requests()]
 
     def close(self):
         self.server.shutdown()
@@ -121,22 +124,6 @@ def target():
     yield server
     server.close()
 
-
-@pytest.fixture
-def counters():
-    return Counters()
-
-
-@pytest.fixture
-def logger():
-    return logging.getLogger("smartcam.test.uploader")
-
-
-@pytest.fixture
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

@@ -2,26 +2,19 @@
 
 import errno
 import json
+import os
 import threading
 import time
 
 import pytest
-import zmq
 
 from smartcam.common.counters import Counters
 from smartcam.common.events import EventSender
 from smartcam.common.health import HealthReporter
 from smartcam.common.service import FatalError, ServiceContext
 from smartcam.common.settings import SettingsError
-from smartcam.uploader import bodies, status
+from smartcam.uploader import status
 from smartcam.uploader.main import body
-
-
-@pytest.fixture
-def zmq_context():
-    context = zmq.Context()
-    yield context
-    context.destroy(linger=0)
 
 
 @pytest.fixture
@@ -94,7 +87,7 @@ def test_a_full_disk_is_acknowledged_as_refused_and_shown_in_health(service, tar
     def disk_full(_descriptor):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(bodies.os, "fsync", disk_full)
+    monkeypatch.setattr(os, "fsync", disk_full)
     sender_counters = Counters()
     sender = EventSender(zmq_context, endpoint, sender_counters, logger, max_unacked=10, ack_timeout_s=5)
     sender.send(make_event(1))

@@ -148,7 +148,7 @@ def test_a_full_disk_refuses_the_event_counts_it_and_leaves_the_queue_intact(ope
     def disk_full(_descriptor):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(bodies.os, "fsync", disk_full)
+    monkeypatch.setattr(os, "fsync", disk_full)
     with pytest.raises(StoreRefusedError) as refused:
         queue.put(make_event(2))
     assert "evt-2" in refused.value.reason

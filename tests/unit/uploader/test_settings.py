@@ -69,3 +69,11 @@ def test_bad_credential_files_are_named(make_settings, tmp_path, field, content,
         path.write_text(content)
     with pytest.raises(SettingsError, match=message):
         auth_headers(make_settings(**{field: path}))
+
+
+def test_empty_auth_file_variables_mean_no_credentials(make_settings, monkeypatch):
+    monkeypatch.setenv("SMARTCAM_AUTH_TOKEN_FILE", "")
+    monkeypatch.setenv("SMARTCAM_AUTH_HEADER_FILE", " ")
+    settings = make_settings()
+    assert (settings.auth_token_file, settings.auth_header_file) == (None, None)
+    assert auth_headers(settings) == {}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from smartcam.uploader import bodies, status
+from smartcam.uploader import status
 from smartcam.uploader.queue import EventQueue, StoreRefusedError
 
 REPO = Path(__file__).resolve().parents[3]
@@ -29,7 +29,7 @@ def busy_queue(tmp_path, logger, monkeypatch, make_event):
     [item] = queue.claim(1)  # evt-3
     queue.dead_letter(item.event_id, 400, "rejected")
     with monkeypatch.context() as patch:
-        patch.setattr(bodies.os, "fsync", lambda _fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
+        patch.setattr(os, "fsync", lambda _fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
         with pytest.raises(StoreRefusedError):
             queue.put(make_event(9, image=image))
     yield queue
@@ -76,3 +76,22 @@ def test_a_missing_queue_is_explained(tmp_path, capsys):
     error = capsys.readouterr().err
     assert "no queue database" in error
     assert "SMARTCAM_QUEUE_DIR" in error
+
+
+def test_the_smartcam_command_runs_status_and_explains_its_usage(busy_queue):
+    environment = {**os.environ, "SMARTCAM_QUEUE_DIR": str(busy_queue._dir),
+                   "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in ("common", "services/uploader"))}
+
+    def smartcam(*args):
+        return subprocess.run([sys.executable, "-m", "smartcam.uploader.cli", *args], env=environment,
+                              capture_output=True, text=True, timeout=30, check=False)
+
+    result = smartcam("status", "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    for name in ("received", "delivered", "queued", "dead_letter", "evicted", "refused", "oldest_queued_age_s",
+                 "retried", "disk_free_bytes", "heartbeats"):
+        assert name in document
+    unknown = smartcam("frobnicate")
+    assert unknown.returncode == 2
+    assert "usage: smartcam {status}" in unknown.stderr

@@ -6,13 +6,10 @@ renames complete directories into place, so whatever the pointer names is whole.
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-CANDIDATE_NAME = "candidate.json"
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+from smartcam.common.model_exchange import CANDIDATE_NAME, read_candidate
 
 
 @dataclass(frozen=True)
@@ -40,11 +37,9 @@ class CandidateWatcher:
             return None
         self._seen = signature
         try:
-            document = json.loads(self._path.read_text())
-            directory = str(document["dir"])
-            if not _SHA256.match(directory):
-                return None  # not a name the updater writes; never follow a path out of the store
-            return Candidate(str(document["id"]), str(document["name"]), str(document["sha256"]),
-                             self._path.parent / directory)
-        except (OSError, ValueError, KeyError, TypeError):
+            offer = read_candidate(self._path.parent)  # refuses any directory that is not a sha256 name
+        except (OSError, ValueError):
             return None
+        if offer is None:
+            return None
+        return Candidate(offer.id, offer.name, offer.sha256, self._path.parent / offer.dir)

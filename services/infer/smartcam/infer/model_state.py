@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from smartcam.common.files import write_json_durably
+from smartcam.common.model_exchange import STATE_NAME
 from smartcam.common.wire import ModelRef
 
-STATE_NAME = "model-state.json"
 KEEP_VERDICTS = 20
 VerdictResult = Literal["accepted", "rejected"]
 

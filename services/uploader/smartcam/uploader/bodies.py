@@ -8,8 +8,9 @@ fsynced, so after `write_durably` returns the file exists under its final name w
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
+
+from smartcam.common.files import write_bytes_durably
 
 BODIES_DIR = "bodies"
 TEMP_SUFFIX = ".tmp"
@@ -30,26 +31,7 @@ def body_name(event_id: str) -> str:
 
 def write_durably(directory: Path, name: str, data: bytes) -> None:
     """Write `data` to `directory/name` so it survives a power cut once this returns; raise OSError if not."""
-    temporary = directory / (name + TEMP_SUFFIX)
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, directory / name)
-        fsync_directory(directory)
-    except OSError:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
-def fsync_directory(directory: Path) -> None:
-    """Make a rename or unlink in `directory` itself durable."""
-    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    write_bytes_durably(directory / name, data)
 
 
 def remove(directory: Path, name: str) -> None:

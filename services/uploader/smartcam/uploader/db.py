@@ -17,6 +17,8 @@ from pathlib import Path
 
 DB_NAME = "queue.db"
 EVICTED_PREFIX = "evicted."
+WAL_CHECKPOINT_PAGES = 64
+WAL_SIZE_LIMIT_BYTES = 512 * 1024
 
 QUEUED = "queued"
 DEAD_LETTER = "dead_letter"
@@ -43,6 +45,18 @@ CREATE TABLE IF NOT EXISTS counters (
     name  TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
+-- Messages that are not events (the heartbeat): at most one unsent message per kind, the newest.
+CREATE TABLE IF NOT EXISTS outbox (
+    kind        TEXT PRIMARY KEY,
+    message_id  TEXT NOT NULL,              -- its Idempotency-Key
+    created_at  REAL NOT NULL,
+    document    TEXT NOT NULL               -- the JSON body
+);
+-- Small facts kept across restarts, e.g. the model of the latest event (for the heartbeat).
+CREATE TABLE IF NOT EXISTS facts (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
 
 
@@ -54,12 +68,21 @@ def connect(queue_dir: Path) -> sqlite3.Connection:
     lose the last commits on power loss (fine for a cache, not for acknowledged events). The extra
     cost is one small fsync per event next to the JPEG's own fsync: at a few events per minute
     that is negligible SD-card wear, and far cheaper than rollback journalling (which would fsync
-    the database file and the journal for every commit).
+    the database file and the journal for every commit). Retry attempts are deliberately not
+    written (see `EventQueue.release`), so a long outage does not wear the card either.
+    What a power cut can lose: nothing acknowledged. An event being stored when power fails was
+    not acknowledged, so infer still holds it and resends it under the same id; a delivery whose
+    2xx was not yet committed is sent again under the same Idempotency-Key.
     """
     queue_dir.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(queue_dir / DB_NAME, isolation_level=None, check_same_thread=False, timeout=30)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=FULL")
+    # Keep the WAL small: SQLite's defaults let it grow to ~4 MB before a checkpoint and never shrink
+    # it, space a nearly full disk does not have. A checkpoint every 64 pages costs one more fsync
+    # per ~20 events; the WAL is cut back to 512 kB after each.
+    connection.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+    connection.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
     connection.executescript(_SCHEMA)
     return connection
 
@@ -79,12 +102,14 @@ def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     connection.execute("BEGIN IMMEDIATE")
     try:
         yield connection
+        # Inside the try: a COMMIT that fails (e.g. SQLITE_FULL) leaves the transaction open, and an
+        # open transaction would make every later BEGIN fail; roll it back so the next write can work.
+        connection.execute("COMMIT")
     except BaseException:
         if connection.in_transaction:
             with suppress(sqlite3.Error):  # keep the original error; SQLite undoes the rest itself
                 connection.execute("ROLLBACK")
         raise
-    connection.execute("COMMIT")
 
 
 @contextmanager
@@ -94,7 +119,7 @@ def snapshot(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield connection
     finally:
-        connection.execute("COMMIT")
+        connection.execute("ROLLBACK")  # nothing was written; ends the read transaction even on a full disk
 
 
 def add_counts(connection: sqlite3.Connection, counts: Mapping[str, int]) -> None:
@@ -120,6 +145,7 @@ class QueueFigures:
     queued_bytes: int
     stored_bytes: int
     oldest_queued_age_s: float | None
+    retried: int = 0
     counters: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -157,6 +183,7 @@ def read_figures(connection: sqlite3.Connection, now: float | None = None) -> Qu
         queued_bytes=queued_bytes,
         stored_bytes=queued_bytes + dead_bytes,
         oldest_queued_age_s=None if oldest is None else max(0.0, round(now - oldest, 1)),
+        retried=counters.get("retried", 0),
         counters=counters,
     )
 
@@ -175,3 +202,22 @@ def read_dead_letters(connection: sqlite3.Connection, limit: int) -> list[DeadLe
         "SELECT event_id, captured_at, http_status, last_error FROM events WHERE state = ?"
         " ORDER BY finished_at DESC LIMIT ?", (DEAD_LETTER, limit)).fetchall()
     return [DeadLetter(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    kind: str
+    message_id: str
+    created_at: float
+    document: str
+
+
+def read_outbox(connection: sqlite3.Connection, kind: str) -> OutboxMessage | None:
+    row = connection.execute(
+        "SELECT kind, message_id, created_at, document FROM outbox WHERE kind = ?", (kind,)).fetchone()
+    return None if row is None else OutboxMessage(*row)
+
+
+def read_fact(connection: sqlite3.Connection, name: str) -> str | None:
+    row = connection.execute("SELECT value FROM facts WHERE name = ?", (name,)).fetchone()
+    return None if row is None else row[0]

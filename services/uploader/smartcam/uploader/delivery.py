@@ -21,10 +21,13 @@ from urllib3.exceptions import InsecureRequestWarning
 from smartcam.common.counters import Counters
 from smartcam.common.logs import OncePerKind
 from smartcam.common.settings import env_name
-from smartcam.uploader import payloads
+from smartcam.uploader import db, payloads
 from smartcam.uploader.backoff import Backoff
-from smartcam.uploader.outcomes import Outcome, Verdict, from_exception, from_response
+from smartcam.uploader.heartbeat import KIND as HEARTBEAT
+from smartcam.uploader.heartbeat import Heartbeat
+from smartcam.uploader.outcomes import Outcome, Verdict, from_exception, from_response, refused_for_good
 from smartcam.uploader.queue import EventQueue, QueuedEvent
+from smartcam.uploader.recent import RecentErrors
 from smartcam.uploader.settings import UploaderSettings
 from smartcam.uploader.target import Target
 
@@ -50,9 +53,11 @@ class Deliverer:
     """The delivery loop; `run` in its own thread until `stop` is set."""
 
     def __init__(self, queue: EventQueue, target: Target, *, settings: UploaderSettings, session: requests.Session,
-                 logger: logging.Logger, counters: Counters, stop: threading.Event) -> None:
+                 logger: logging.Logger, counters: Counters, stop: threading.Event,
+                 heartbeat: tuple[Heartbeat, Target] | None = None) -> None:
         self._queue = queue
         self._target = target
+        self._heartbeat = heartbeat
         self._settings = settings
         self._session = session
         self._logger = logger
@@ -64,6 +69,8 @@ class Deliverer:
         self._outage_started: float | None = None
         self._pool = ThreadPoolExecutor(settings.max_in_flight, "upload") if settings.max_in_flight > 1 else None
         self._last_prune = time.monotonic()
+        self._heartbeat_refusals = OncePerKind(logger, counters, "heartbeat.rejected")
+        self.errors: RecentErrors = queue.errors
         self.last_error: str | None = None
 
     def run(self) -> None:
@@ -86,7 +93,14 @@ class Deliverer:
             self._session.close()
 
     def step(self) -> None:
-        """Send the next batch (one event by default), settle each, and back off if any must be retried."""
+        """Send the heartbeat if its turn has come, else the next batch of events (one by default)."""
+        if self._heartbeat is not None:
+            heartbeat, heartbeat_target = self._heartbeat
+            heartbeat.store_if_due()
+            message = heartbeat.ready(events_waiting=self._queue.has_queued())
+            if message is not None:
+                self._send_heartbeat(message, heartbeat_target)
+                return
         batch = self._queue.claim(self._settings.max_in_flight)
         if not batch:
             self._prune_now_and_then()
@@ -103,6 +117,22 @@ class Deliverer:
         elif self._outage_started is not None:
             self._recover(self._outage_started)
 
+    def _send_heartbeat(self, message: db.OutboxMessage, target: Target) -> None:
+        """A heartbeat is never dead-lettered: refused for good, it is dropped (counted); the next one comes."""
+        body = payloads.RequestBody(message.document.encode(), "application/json")
+        outcome = self._post(target, body, message.message_id)
+        if outcome.verdict is Verdict.DELIVERED:
+            self._queue.message_done(HEARTBEAT, message.message_id, "heartbeats_sent")
+            self._backoff.reset()
+            if self._outage_started is not None:
+                self._recover(self._outage_started)
+        elif refused_for_good(outcome):
+            self._queue.message_done(HEARTBEAT, message.message_id, "heartbeats_rejected")
+            self._heartbeat_refusals.report(str(outcome.http_status), f"the heartbeat was refused: {outcome.detail}; "
+                                            f"check {env_name('heartbeat_url')} (events are not affected)")
+        else:
+            self._fail(outcome, outcome.retry_after_s)
+
     def _attempt(self, item: QueuedEvent) -> Outcome | None:
         """One upload; None if the event's stored image is gone (then it was accounted for as lost)."""
         try:
@@ -114,16 +144,20 @@ class Deliverer:
             body = payloads.build(self._settings.payload_format, item.description, image)
         except (KeyError, TypeError, ValueError) as error:  # a damaged stored description: no retry can help
             return Outcome(Verdict.DEAD_LETTER, f"cannot build the request from the stored event: {error!r}")
+        return self._post(self._target, body, item.event_id)
+
+    def _post(self, target: Target, body: payloads.RequestBody, key: str) -> Outcome:
+        """One POST under its Idempotency-Key, judged; never raises for network trouble."""
         try:
             response = self._session.post(
-                self._target.url, data=body.content, allow_redirects=False,
-                headers={"Content-Type": body.content_type, "Idempotency-Key": item.event_id},
+                target.url, data=body.content, allow_redirects=False,
+                headers={"Content-Type": body.content_type, "Idempotency-Key": key},
                 timeout=(self._settings.connect_timeout_s, self._settings.read_timeout_s))
         except requests.RequestException as error:
-            return from_exception(error, self._target.shown, self._settings.connect_timeout_s,
+            return from_exception(error, target.shown, self._settings.connect_timeout_s,
                                   self._settings.read_timeout_s)
         with response:
-            return from_response(response, self._target.shown)
+            return from_response(response, target.shown)
 
     def _settle(self, item: QueuedEvent, outcome: Outcome | None) -> bool:
         """Record the outcome in the queue; False if the event must be retried."""
@@ -146,6 +180,7 @@ class Deliverer:
         if self._outage_started is None:
             self._outage_started = time.monotonic()
         self.last_error = outcome.detail
+        self.errors.add(outcome.detail)
         delay = self._backoff.next_delay(retry_after_s)
         self._outages.report("outage", f"uploads are failing: {outcome.detail}; events stay queued and are retried "
                                        f"with backoff (up to {self._settings.backoff_cap_s:g}s apart)")

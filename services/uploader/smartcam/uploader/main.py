@@ -15,9 +15,10 @@ from smartcam.common.settings import env_name
 from smartcam.common.wire import Ack
 from smartcam.uploader.auth import auth_headers
 from smartcam.uploader.delivery import Deliverer, make_session
+from smartcam.uploader.heartbeat import Heartbeat
 from smartcam.uploader.queue import EventQueue, StoreRefusedError
 from smartcam.uploader.settings import UploaderSettings
-from smartcam.uploader.target import resolve_target
+from smartcam.uploader.target import resolve_heartbeat_target, resolve_target
 
 RECEIVE_TIMEOUT_S = 0.5
 HEALTH_INTERVAL_S = 1.0
@@ -28,6 +29,7 @@ def body(ctx: ServiceContext[UploaderSettings]) -> None:
     """Run until `ctx.stop`; a setting or volume the service cannot work with raises FatalError/SettingsError."""
     settings = ctx.settings
     target = resolve_target(settings, ctx.logger)
+    heartbeat_target = resolve_heartbeat_target(settings, target)
     session = make_session(settings, auth_headers(settings))
     queue = _open_queue(ctx)
     context = zmq.Context()
@@ -37,8 +39,12 @@ def body(ctx: ServiceContext[UploaderSettings]) -> None:
         context.destroy(linger=0)
         raise FatalError(f"cannot listen on {env_name('events_endpoint')}={settings.events_endpoint}: {error}; "
                          "use a free tcp://*:<port> that infer connects to") from None
+    heartbeat = None
+    if heartbeat_target is not None:
+        heartbeat = (Heartbeat(settings, queue, queue.errors, ctx.logger, ctx.counters), heartbeat_target)
+        ctx.logger.info("heartbeat every %gs to %s", settings.heartbeat_interval_s, heartbeat_target.shown)
     deliverer = Deliverer(queue, target, settings=settings, session=session, logger=ctx.logger,
-                          counters=ctx.counters, stop=ctx.stop)
+                          counters=ctx.counters, stop=ctx.stop, heartbeat=heartbeat)
     delivery = DeliveryThread(deliverer, ctx)
     delivery.start()
     health = HealthTicker(ctx.health, queue, deliverer)
@@ -115,7 +121,11 @@ class HealthTicker:
         if problem:
             self._health.failing(problem)
             return
-        figures = self._queue.figures()
+        try:
+            figures = self._queue.figures()
+        except sqlite3.Error as error:  # the figures are for people; the service keeps storing and delivering
+            self._health.degraded(f"cannot read the queue's figures: {error}")
+            return
         self._health.working(queue_depth=figures.queued, dead_letters=figures.dead_letter,
                              oldest_queued_age_s=figures.oldest_queued_age_s,
                              last_delivery_error=self._deliverer.last_error)

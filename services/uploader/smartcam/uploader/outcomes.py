@@ -16,7 +16,7 @@ from smartcam.common.settings import env_name
 from smartcam.uploader.backoff import parse_retry_after
 
 SNIPPET_CHARS = 200
-_TRANSIENT_4XX = frozenset({408, 425, 429})  # timeout, too early, too many requests: try again later
+TRANSIENT_4XX = frozenset({408, 425, 429})  # timeout, too early, too many requests: try again later
 _CREDENTIALS = frozenset({401, 403, 407})
 _WRONG_ENDPOINT = frozenset({404, 405})
 
@@ -51,11 +51,19 @@ def from_response(response: requests.Response, shown_url: str) -> Outcome:
                                       f"{env_name('auth_token_file')} / {env_name('auth_header_file')}", status)
     if status in _WRONG_ENDPOINT:
         return Outcome(Verdict.RETRY, f"{said}: no upload endpoint there; check the upload URL", status)
-    if 400 <= status < 500 and status not in _TRANSIENT_4XX:
+    if 400 <= status < 500 and status not in TRANSIENT_4XX:
         return Outcome(Verdict.DEAD_LETTER, f"{said}: {snippet(response)}", status)
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
     wait = f" (Retry-After {retry_after:.0f}s)" if retry_after is not None else ""
     return Outcome(Verdict.RETRY, f"{said}{wait}", status, retry_after)
+
+
+def refused_for_good(outcome: Outcome) -> bool:
+    """The server answered, and not with "later" (5xx, 408/425/429, Retry-After): for a message that is
+    not an event (the heartbeat), any such answer is final, configuration problems included."""
+    status = outcome.http_status
+    return status is not None and not 200 <= status < 300 and status < 500 and status not in TRANSIENT_4XX \
+        and outcome.retry_after_s is None
 
 
 def from_exception(error: requests.RequestException, shown_url: str, connect_s: float, read_s: float) -> Outcome:

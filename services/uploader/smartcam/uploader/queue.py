@@ -12,7 +12,6 @@ import errno
 import json
 import logging
 import os
-import shutil
 import sqlite3
 import threading
 import time
@@ -26,15 +25,16 @@ from typing import Any
 from smartcam.common.counters import Counters
 from smartcam.common.logs import OncePerKind
 from smartcam.common.wire import Event
-from smartcam.uploader import bodies, db, payloads
+from smartcam.uploader import bodies, db, payloads, space
+from smartcam.uploader.recent import RecentErrors
 
 TOMBSTONE_RETENTION_S = 7 * 24 * 3600  # far longer than infer ever resends an unacknowledged event
-MIN_FREE_BYTES = 1024 * 1024
 STOP_CHECK_S = 0.1
 
 EVICTED_SAMPLE = "over_budget_sample"
 EVICTED_DETECTION = "over_budget_detection"
 LOST_FILE_MISSING = "lost_file_missing"
+LAST_MODEL_FACT = "last_model"
 
 
 class StoreRefusedError(Exception):
@@ -59,13 +59,15 @@ class EventQueue:
     """Store-and-forward queue on `queue_dir`; safe to use from the receiving and delivering threads."""
 
     def __init__(self, queue_dir: Path, budget_bytes: int, logger: logging.Logger,
-                 counters: Counters | None = None, clock: Callable[[], float] = time.time) -> None:
+                 counters: Counters | None = None, *, clock: Callable[[], float] = time.time,
+                 errors: RecentErrors | None = None) -> None:
         self._dir = queue_dir
         self._bodies = bodies.bodies_dir(queue_dir)
         self._budget = budget_bytes
         self._logger = logger
         self._counters = counters or Counters()
         self._clock = clock
+        self.errors = errors or RecentErrors()
         self._refusals = OncePerKind(logger, self._counters, "refused")
         self._lock = threading.RLock()
         self._work = threading.Event()
@@ -76,6 +78,8 @@ class EventQueue:
         self._write_problem: str | None = None
         self._bodies.mkdir(parents=True, exist_ok=True)
         self._connection = db.connect(queue_dir)
+        self._reserve = space.Reserve(queue_dir)
+        self._reserve.restore()
         self._recover()
         self.prune_tombstones()
 
@@ -95,6 +99,10 @@ class EventQueue:
             self._count_soon("duplicates")
             return False
         name = bodies.body_name(event.event_id)
+        if not space.room_for(self._bodies, len(event.image)):
+            raise self._refuse(event.event_id, OSError(errno.ENOSPC, "no room left above the headroom"),
+                               f"storing its {len(event.image)} bytes would leave less than "
+                               f"{space.HEADROOM_BYTES} bytes free on the disk") from None
         try:
             bodies.write_durably(self._bodies, name, event.image)
         except OSError as error:
@@ -107,6 +115,9 @@ class EventQueue:
                     (event.event_id, db.QUEUED, event.captured_at.timestamp(), int(event.sample), self._clock(),
                      name, len(event.image), json.dumps(payloads.describe(event))))
                 counts["received"] += 1
+                model = {"name": event.model.name, "sha256": event.model.sha256}
+                self._connection.execute("INSERT OR REPLACE INTO facts (name, value) VALUES (?, ?)",
+                                         (LAST_MODEL_FACT, json.dumps(model)))
                 evicted = self._evict_over_budget(counts)
         except (sqlite3.Error, OSError) as error:
             bodies.remove(self._bodies, name)
@@ -123,13 +134,13 @@ class EventQueue:
                 "SELECT 1 FROM events WHERE event_id = ?", (event_id,)).fetchone() is not None
 
     def _refuse(self, event_id: str, error: BaseException, what: str) -> StoreRefusedError:
-        full = (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)) or (
-            isinstance(error, sqlite3.OperationalError) and "full" in str(error))
+        full = space.is_disk_full(error)
         kind = "disk_full" if full else "write_error"
         reason = f"queue refused event {event_id}: {what}: {error}"
         fix = "free disk space or lower SMARTCAM_QUEUE_BUDGET_MB" if full else f"check {self._dir} and its disk"
         self._refusals.report(kind, f"{reason}; infer keeps it and resends; {fix}")
         self._write_problem = f"{reason}; {fix}"
+        self.errors.add(self._write_problem)
         self._count_soon("refused")
         return StoreRefusedError(reason)
 
@@ -154,7 +165,9 @@ class EventQueue:
             if event_id in self._in_flight:
                 continue
             reason = EVICTED_SAMPLE if sample else EVICTED_DETECTION
-            self._finish(event_id, db.EVICTED, reason, counts)
+            attempts = self._attempts.pop(event_id, 0)  # its failed attempts count as retries all the same
+            counts["retried"] += attempts
+            self._finish(event_id, db.EVICTED, reason, counts, attempts=attempts)
             removed.append(body_file)
             used -= size
             self._log_eviction(event_id, reason)
@@ -170,6 +183,12 @@ class EventQueue:
             " (further evictions are counted in `smartcam status`)" if first else "")
 
     # -- delivering ------------------------------------------------------------------------------
+
+    def has_queued(self) -> bool:
+        """Whether any event waits for delivery (in flight or not)."""
+        with self._lock:
+            return self._connection.execute(
+                "SELECT 1 FROM events WHERE state = ? LIMIT 1", (db.QUEUED,)).fetchone() is not None
 
     def claim(self, limit: int) -> list[QueuedEvent]:
         """The oldest queued events (by capture time) not already being sent, marked as in flight."""
@@ -220,12 +239,27 @@ class EventQueue:
                 "SELECT body_file FROM events WHERE event_id = ? AND state = ?", (event_id, db.QUEUED)).fetchone()
             if body_file is None:
                 return  # already settled (never expected: in-flight events are not evicted)
-            with self._changing() as counts:
-                self._finish(event_id, state, reason, counts, attempts=attempts, http_status=http_status)
-                if counter:
-                    counts[counter] += 1
+            try:
+                self._record_settlement(event_id, state, reason, counter, attempts=attempts, http_status=http_status)
+            except sqlite3.OperationalError as error:
+                if not (space.is_disk_full(error) and self._reserve.release()):
+                    self._attempts[event_id] += attempts - 1  # not recorded: the event stays queued
+                    raise
+                self._logger.warning("the disk is full, so the queue released its %d-byte reserve to record "
+                                     "deliveries; free space on the disk holding %s", space.RESERVE_BYTES, self._dir)
+                self._counters.inc("reserve_released")
+                self._record_settlement(event_id, state, reason, counter, attempts=attempts, http_status=http_status)
         if state != db.DEAD_LETTER:
             bodies.remove(self._bodies, body_file[0])
+            self._reserve.restore()
+
+    def _record_settlement(self, event_id: str, state: str, reason: str | None, counter: str | None, *,
+                           attempts: int, http_status: int | None) -> None:
+        with self._changing() as counts:
+            self._finish(event_id, state, reason, counts, attempts=attempts, http_status=http_status)
+            if counter:
+                counts[counter] += 1
+            counts["retried"] += attempts - 1  # attempts before the last, written once with the outcome
 
     def _finish(self, event_id: str, state: str, reason: str | None, counts: Counter[str], *,
                 attempts: int = 0, http_status: int | None = None) -> None:
@@ -238,6 +272,42 @@ class EventQueue:
             (state, reason, http_status, attempts, self._clock(), keep_body, keep_body, keep_body, event_id))
         if state == db.EVICTED:
             counts[db.EVICTED_PREFIX + (reason or "unknown")] += 1
+
+    def retries_pending(self) -> int:
+        """Failed attempts of events still queued (persisted as `retried` only when each event settles)."""
+        with self._lock:
+            return sum(self._attempts.values())
+
+    # -- messages that are not events (the heartbeat) --------------------------------------------
+
+    def put_message(self, kind: str, message_id: str, document: dict[str, Any]) -> None:
+        """Store a message to send, replacing the unsent one of its kind: only the newest is worth sending.
+
+        Outside the event ledger and the disk budget (a few kB): it can never evict or refuse an event.
+        Raises sqlite3.Error if the disk refuses it; the caller tries again at the next interval.
+        """
+        with self._changing() as counts:
+            replaced = db.read_outbox(self._connection, kind) is not None
+            self._connection.execute(
+                "INSERT OR REPLACE INTO outbox (kind, message_id, created_at, document) VALUES (?, ?, ?, ?)",
+                (kind, message_id, self._clock(), json.dumps(document, separators=(",", ":"))))
+            counts[f"{kind}s_created"] += 1
+            counts[f"{kind}s_replaced_unsent"] += int(replaced)
+        self._work.set()
+
+    def pending_message(self, kind: str) -> db.OutboxMessage | None:
+        with self._lock:
+            return db.read_outbox(self._connection, kind)
+
+    def message_done(self, kind: str, message_id: str, counter: str) -> None:
+        """The message was answered for good (`counter` says how); a newer one that replaced it stays."""
+        with self._changing() as counts:
+            self._connection.execute("DELETE FROM outbox WHERE kind = ? AND message_id = ?", (kind, message_id))
+            counts[counter] += 1
+
+    def fact(self, name: str) -> str | None:
+        with self._lock:
+            return db.read_fact(self._connection, name)
 
     def wait_for_work(self, timeout_s: float, stop: threading.Event) -> None:
         """Sleep until an event is stored, `stop` is set, or `timeout_s` passes."""
@@ -281,9 +351,10 @@ class EventQueue:
         """Why the queue cannot store events right now, or None (checked cheaply: no test write)."""
         if not os.access(self._bodies, os.W_OK | os.X_OK):
             return f"queue directory {self._bodies} is not writable; fix its owner or mount"
-        free = shutil.disk_usage(self._bodies).free
-        if free < MIN_FREE_BYTES:
-            return f"only {free} bytes free on the disk holding {self._bodies}; free space"
+        free = space.free_bytes(self._bodies)
+        if free < space.HEADROOM_BYTES:
+            return (f"only {free} bytes free on the disk holding {self._bodies}: new events are refused until "
+                    "deliveries or you free space")
         return self._write_problem
 
     def prune_tombstones(self, retention_s: float = TOMBSTONE_RETENTION_S) -> None:

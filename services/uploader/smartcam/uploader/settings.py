@@ -37,6 +37,19 @@ class UploaderSettings(CommonSettings):
     tls_verify: bool = True
     auth_token_file: Path | None = None
     auth_header_file: Path | None = None
+    # Heartbeat: an absolute URL, or a path resolved against the upload URL ("heartbeat" next to it,
+    # "/heartbeat" at its host's root). Interval 0 turns it off.
+    heartbeat_url: str = "heartbeat"
+    heartbeat_interval_s: float = Field(default=600.0, ge=0)
+    cmds_status_file: Path = Path("/var/lib/smartcam/cmds/status.json")  # written by the host cmds service
+    updater_dir: Path = Path("/var/lib/smartcam/updater")  # the updater's state.json and history.json
+    version: str = "dev"  # SMARTCAM_VERSION, baked into the image
+
+    @field_validator("auth_token_file", "auth_header_file", mode="before")
+    @classmethod
+    def _empty_means_none(cls, value: object) -> object:
+        """Compose passes an unset `${VAR:-}` as an empty string: that means no file, not the current directory."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("backoff_cap_s")
     @classmethod

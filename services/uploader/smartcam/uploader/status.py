@@ -1,13 +1,15 @@
-"""`python -m smartcam.uploader.status [--json]`: where every event went, read while the service runs.
+"""`smartcam status [--json]`: where every event went, read while the service runs.
 
 Reads the queue database read-only (WAL readers never block the writer), so it is safe to run at
-any time, e.g. as `docker compose exec uploader python -m smartcam.uploader.status`.
+any time: `docker compose exec uploader smartcam status` (or `bin/smartcam status` on the host).
+Also runnable as `python -m smartcam.uploader.status`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sqlite3
 import sys
 from dataclasses import asdict
@@ -28,6 +30,7 @@ def collect(queue_dir: Path) -> dict[str, Any]:
     try:
         figures = db.read_figures(connection)
         dead_letters = db.read_dead_letters(connection, DEAD_LETTERS_SHOWN)
+        heartbeat = _pending_heartbeat(connection)
     except sqlite3.Error as error:
         raise sqlite3.Error(f"cannot read {queue_dir / db.DB_NAME}: {error}; check its permissions "
                             "(run as the uploader's user)") from None
@@ -44,11 +47,26 @@ def collect(queue_dir: Path) -> dict[str, Any]:
         "refused": figures.refused,
         "duplicates": figures.duplicates,
         "oldest_queued_age_s": figures.oldest_queued_age_s,
+        "retried": figures.retried,
         "queued_bytes": figures.queued_bytes,
         "stored_bytes": figures.stored_bytes,
+        "disk_free_bytes": shutil.disk_usage(queue_dir).free,
         "balanced": figures.balanced,
+        "heartbeats": {"sent": figures.counters.get("heartbeats_sent", 0),
+                       "rejected": figures.counters.get("heartbeats_rejected", 0),
+                       "replaced_unsent": figures.counters.get("heartbeats_replaced_unsent", 0),
+                       "unsent_since": heartbeat},
         "recent_dead_letters": [asdict(letter) for letter in dead_letters],
     }
+
+
+def _pending_heartbeat(connection: sqlite3.Connection) -> float | None:
+    """When the unsent heartbeat was made, or None (also for a database from before heartbeats)."""
+    try:
+        message = db.read_outbox(connection, "heartbeat")
+    except sqlite3.OperationalError:
+        return None
+    return None if message is None else message.created_at
 
 
 def render(document: dict[str, Any]) -> str:
@@ -64,6 +82,9 @@ def render(document: dict[str, Any]) -> str:
         ("refused", f"{document['refused']}  (not stored, infer resends them)"),
         ("duplicates", f"{document['duplicates']}  (resends of stored events, acknowledged again)"),
         ("oldest queued", "-" if age is None else f"{age:.0f} s ago"),
+        ("retried", f"{document['retried']}  (failed attempts of events since settled)"),
+        ("disk free", f"{document['disk_free_bytes'] / 1e6:.1f} MB"),
+        ("heartbeats", _heartbeats(document["heartbeats"])),
         ("accounted for", "yes" if document["balanced"] else
          "NO: received != delivered + queued + dead letters + evicted (please report this)"),
     ]
@@ -75,6 +96,13 @@ def render(document: dict[str, Any]) -> str:
             captured = datetime.fromtimestamp(letter["captured_at"], UTC).strftime("%Y-%m-%d %H:%M:%SZ")
             lines.append(f"  {letter['event_id']}  captured {captured}  {letter['reason']}")
     return "\n".join(lines)
+
+
+def _heartbeats(heartbeats: dict[str, Any]) -> str:
+    unsent = heartbeats["unsent_since"]
+    waiting = "none waiting" if unsent is None else \
+        "one waiting since " + datetime.fromtimestamp(unsent, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return f"{heartbeats['sent']} sent, {heartbeats['rejected']} refused by the target, {waiting}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 from smartcam.common.settings import SettingsError, env_name
 from smartcam.uploader.settings import UploaderSettings
 
 UPLOAD_URL_FILE = "upload_url"
+DEMO_SINK_SOURCE = "demo sink (no target configured)"
 _SCHEMES = ("http", "https")
 
 
@@ -46,7 +47,24 @@ def resolve_target(settings: UploaderSettings, logger: logging.Logger) -> Target
         "no upload target is configured, so events go to the demo sink %s; set %s or write the URL into %s",
         target.shown, env_name("upload_url"), settings.config_dir / UPLOAD_URL_FILE,
     )
-    return Target(target.url, "demo sink (no target configured)")
+    return Target(target.url, DEMO_SINK_SOURCE)
+
+
+def resolve_heartbeat_target(settings: UploaderSettings, events: Target) -> Target | None:
+    """Where heartbeats go: SMARTCAM_HEARTBEAT_URL as given if absolute, else relative to the upload URL.
+
+    None (no heartbeats) when they are turned off, or when events go to the demo sink, which takes
+    only events.
+    """
+    if settings.heartbeat_interval_s <= 0 or events.source == DEMO_SINK_SOURCE:
+        return None
+    value = settings.heartbeat_url.strip()
+    name = env_name("heartbeat_url")
+    if not value:
+        raise SettingsError(f"{name} is empty; give a URL or a path such as /heartbeat, or set "
+                            f"{env_name('heartbeat_interval_s')}=0 to send no heartbeats")
+    return _validated(urljoin(events.url, value), f"{name} (relative to the upload URL)",
+                      f"set {name} to a path such as /heartbeat, or to")
 
 
 def _read_url_file(path: Path, logger: logging.Logger) -> str | None:

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-STATE_NAME = "model-state.json"
+from smartcam.common.model_exchange import STATE_NAME
 
 
 @dataclass(frozen=True)

@@ -12,38 +12,21 @@ candidate pointer only after that, so infer never sees a partial model.
 
 from __future__ import annotations
 
-import json
-import re
 import shutil
 import time
 import uuid
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import requests
 
 from smartcam.common.files import fsync_directory, write_json_durably
+from smartcam.common.model_exchange import CANDIDATE_NAME, SHA256_NAME, Candidate, read_candidate, write_candidate
 from smartcam.updater.models.download import check_free_space, download_file
 from smartcam.updater.models.errors import DownloadFailed
 from smartcam.updater.models.remote import RemoteModel
 
-CANDIDATE_NAME = "candidate.json"
 MANIFEST_NAME = "manifest.json"
 INCOMING_PREFIX = ".incoming-"
-_SHA256_DIR = re.compile(r"^[0-9a-f]{64}$")
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """The pointer infer polls: `id` is new for every publication, so a model can be offered again later."""
-
-    id: str
-    name: str
-    sha256: str
-    dir: str  # directory name under models_dir
-    from_sha256: str | None
-    published_at: float  # wall clock, so a pending candidate's age survives a restart
-    manifest_digest: str  # which publication it came from (see Rejections)
 
 
 class ModelStore:
@@ -75,15 +58,13 @@ class ModelStore:
     def publish_candidate(self, model: RemoteModel, from_sha256: str | None) -> Candidate:
         candidate = Candidate(uuid.uuid4().hex, model.name, model.sha256, model.sha256, from_sha256, time.time(),
                               model.digest)
-        write_json_durably(self.root / CANDIDATE_NAME, asdict(candidate))
+        write_candidate(self.root, candidate)
         return candidate
 
     def candidate(self) -> Candidate | None:
         try:
-            return Candidate(**json.loads((self.root / CANDIDATE_NAME).read_text()))
-        except FileNotFoundError:
-            return None
-        except (ValueError, TypeError):  # written by an older version or damaged: offer nothing
+            return read_candidate(self.root)
+        except ValueError:  # written by an older version or damaged: offer nothing
             self.clear_candidate()
             return None
 
@@ -96,7 +77,7 @@ class ModelStore:
         removed = []
         for path in self.root.iterdir():
             name = path.name
-            stale = (_SHA256_DIR.match(name) and name not in keep) or name.startswith(INCOMING_PREFIX)
+            stale = (SHA256_NAME.match(name) and name not in keep) or name.startswith(INCOMING_PREFIX)
             if stale and path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(name)

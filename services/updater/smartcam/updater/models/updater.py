@@ -13,12 +13,13 @@ import requests
 
 from smartcam.common.counters import Counters
 from smartcam.common.logs import OncePerKind
+from smartcam.common.model_exchange import Candidate
 from smartcam.updater.history import UpdateHistory, UpdateRecord, UpdateResult
 from smartcam.updater.models.errors import DownloadFailed, ManifestUnavailable, ModelRejected
 from smartcam.updater.models.infer_state import InferReport, read_infer_report
 from smartcam.updater.models.rejections import Rejections
 from smartcam.updater.models.remote import RemoteModel, fetch_remote_model
-from smartcam.updater.models.store import Candidate, ModelStore
+from smartcam.updater.models.store import ModelStore
 from smartcam.updater.settings import UpdaterSettings
 
 

@@ -1,3 +1,5 @@
+"""Fixtures shared by every test folder: counters, a logger, real ZeroMQ contexts, free loopback ports."""
+
 import logging
 import socket
 
@@ -5,13 +7,6 @@ import pytest
 import zmq
 
 from smartcam.common.counters import Counters
-
-
-@pytest.fixture
-def context():
-    ctx = zmq.Context()
-    yield ctx
-    ctx.destroy(linger=0)
 
 
 @pytest.fixture
@@ -25,7 +20,19 @@ def logger():
 
 
 @pytest.fixture
-def free_port():
+def zmq_context():
+    context = zmq.Context()
+    yield context
+    context.destroy(linger=0)
+
+
+def find_free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@pytest.fixture
+def free_port():
+    return find_free_port()

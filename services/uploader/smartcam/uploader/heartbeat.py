@@ -1,0 +1,113 @@
+"""The heartbeat: the device tells its owners how it is, since nobody can log into it.
+
+Every `heartbeat_interval_s` a status document is built and stored in the queue's outbox,
+replacing any heartbeat not yet sent (only the newest is worth sending). It travels the same
+way as events (same session, backoff and target host) but never crowds them out: it is sent
+when no event waits, or, on a backlog, once it has waited a full interval, and never twice in a
+row while events wait. It is outside the event ledger and the disk budget (a few kB).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from smartcam.common.counters import Counters
+from smartcam.common.logs import OncePerKind
+from smartcam.common.wire import format_time
+from smartcam.uploader import db
+from smartcam.uploader.host_files import read_host_facts
+from smartcam.uploader.queue import LAST_MODEL_FACT, EventQueue
+from smartcam.uploader.recent import RecentErrors
+from smartcam.uploader.settings import UploaderSettings
+
+KIND = "heartbeat"
+HOST_UPTIME_FILE = Path("/proc/uptime")
+
+
+class Heartbeat:
+    """Builds heartbeats when due and decides when the stored one may be sent."""
+
+    def __init__(self, settings: UploaderSettings, queue: EventQueue, errors: RecentErrors, logger: logging.Logger,
+                 counters: Counters, *, clock: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._settings = settings
+        self._queue = queue
+        self._errors = errors
+        self._clock = clock
+        self._monotonic = monotonic
+        self._started = monotonic()
+        self._next_due = self._started  # the first one right away: a restart is news
+        self._trouble = OncePerKind(logger, counters, "heartbeat")
+        self._last_was_heartbeat = False
+
+    @property
+    def interval_s(self) -> float:
+        return self._settings.heartbeat_interval_s
+
+    def store_if_due(self) -> None:
+        if self._monotonic() < self._next_due:
+            return
+        self._next_due = self._monotonic() + self.interval_s
+        document = self.build()
+        try:
+            self._queue.put_message(KIND, document["heartbeat_id"], document)
+        except (sqlite3.Error, OSError) as error:
+            self._trouble.report("store", f"cannot store a heartbeat ({error}); trying again in "
+                                          f"{self.interval_s:g}s")
+
+    def ready(self, events_waiting: bool) -> db.OutboxMessage | None:
+        """The heartbeat to send now, if any (see the module docstring for when)."""
+        message = self._queue.pending_message(KIND)
+        if message is None:
+            return None
+        overdue = self._clock() - message.created_at >= self.interval_s
+        send = not events_waiting or (overdue and not self._last_was_heartbeat)
+        self._last_was_heartbeat = send
+        return message if send else None
+
+    def build(self) -> dict[str, Any]:
+        now = self._clock()
+        settings = self._settings
+        figures = self._queue.figures()
+        host = read_host_facts(settings.cmds_status_file, settings.updater_dir)
+        uploader = {**host.services.get("uploader", {}), "version": settings.version}
+        last_model = self._queue.fact(LAST_MODEL_FACT)
+        disk = shutil.disk_usage(settings.queue_dir)
+        return {
+            "type": KIND,
+            "heartbeat_id": f"hb-{settings.camera_id}-{int(now * 1000)}",
+            "camera_id": settings.camera_id,
+            "channel": settings.channel,
+            "created_at": format_time(datetime.fromtimestamp(now, UTC)),
+            "uptime_s": {"uploader": round(self._monotonic() - self._started, 1), "host": host_uptime_s()},
+            "versions": {**host.services, "uploader": uploader},
+            "model": json.loads(last_model) if last_model else host.model,
+            "queue": {"queued": figures.queued, "queued_bytes": figures.queued_bytes,
+                      "oldest_queued_age_s": figures.oldest_queued_age_s, "dead_letter": figures.dead_letter,
+                      "budget_bytes": settings.queue_budget_bytes},
+            "counts": {"received": figures.received, "delivered": figures.delivered,
+                       "retried": figures.retried + self._queue.retries_pending(),
+                       "evicted": figures.evicted, "dead_lettered": figures.dead_letter,
+                       "refused": figures.refused, "duplicates": figures.duplicates},
+            "disk": {"free_bytes": disk.free, "total_bytes": disk.total},
+            "last_errors": self._errors.snapshot(),
+            "cmds": host.cmds,
+            "updates": host.updates,
+            "problems": host.problems,
+        }
+
+
+def host_uptime_s() -> float | None:
+    """Seconds since the device booted (containers share the host's kernel), or None off Linux."""
+    try:
+        return round(float(HOST_UPTIME_FILE.read_text().split()[0]), 1)
+    except (OSError, ValueError, IndexError):
+        return None

@@ -1,0 +1,202 @@
+"""The heartbeat against a real HTTP server: its content, only the newest kept, and never ahead of waiting events."""
+
+import json
+import threading
+
+import pytest
+
+from smartcam.common.counters import Counters
+from smartcam.uploader import status
+from smartcam.uploader.auth import auth_headers
+from smartcam.uploader.delivery import Deliverer, make_session
+from smartcam.uploader.heartbeat import KIND, Heartbeat
+from smartcam.uploader.host_files import HISTORY_KEPT, read_host_facts
+from smartcam.uploader.queue import EventQueue
+from smartcam.uploader.target import resolve_heartbeat_target, resolve_target
+
+from .conftest import Reply
+
+
+class Clock:
+    def __init__(self, now=1_800_000_000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def host_dirs(tmp_path):
+    cmds, updater = tmp_path / "cmds", tmp_path / "updater"
+    cmds.mkdir()
+    updater.mkdir()
+    return cmds, updater
+
+
+@pytest.fixture
+def make_heartbeat(make_settings, logger, host_dirs):
+    queues = []
+
+    def make(clock=None, **overrides):
+        cmds, updater = host_dirs
+        settings = make_settings(cmds_status_file=cmds / "status.json", updater_dir=updater, version="1.2.3",
+                                 channel="devrelease", heartbeat_interval_s=60, **overrides)
+        clock = clock or Clock()
+        queue = EventQueue(settings.queue_dir, settings.queue_budget_bytes, logger, clock=clock)
+        queues.append(queue)
+        heartbeat = Heartbeat(settings, queue, queue.errors, logger, Counters(), clock=clock, monotonic=clock)
+        return settings, queue, heartbeat
+
+    yield make
+    for queue in queues:
+        queue.close()
+
+
+def test_heartbeat_reports_versions_model_queue_counts_cmds_and_update_history(make_heartbeat, host_dirs,
+                                                                              make_event):
+    cmds, updater = host_dirs
+    (cmds / "status.json").write_text(json.dumps({"results": [{"id": "reboot-1", "ok": True}]}))
+    history = [{"n": n, "result": "updated"} for n in range(HISTORY_KEPT + 5)]
+    (updater / "history.json").write_text(json.dumps(history))
+    (updater / "state.json").write_text(json.dumps({
+        "services": {"infer": {"image": "smartcam/infer:release", "digest": "sha256:aa", "version": "1.2.2",
+                               "ignored": "x"}},
+        "model": {"name": "old", "sha256": "11" * 32}}))
+    _, queue, heartbeat = make_heartbeat()
+    queue.put(make_event(1))
+    queue.put(make_event(2, sample=True))
+    [item] = queue.claim(1)
+    queue.mark_delivered(item.event_id)
+    queue.errors.add("target answered 503")
+
+    document = heartbeat.build()
+
+    assert document["type"] == "heartbeat"
+    assert document["camera_id"] == "cam-1"
+    assert document["channel"] == "devrelease"
+    assert document["heartbeat_id"].startswith("hb-cam-1-")
+    assert document["versions"] == {"infer": {"image": "smartcam/infer:release", "digest": "sha256:aa",
+                                              "version": "1.2.2"}, "uploader": {"version": "1.2.3"}}
+    assert document["model"] == {"name": "blazeface", "sha256": "ab" * 32}  # the latest event's, not state.json's
+    assert document["queue"]["queued"] == 1
+    assert document["counts"] == {"received": 2, "delivered": 1, "retried": 0, "evicted": {}, "dead_lettered": 0,
+                                  "refused": 0, "duplicates": 0}
+    assert document["disk"]["free_bytes"] > 0
+    assert [e["error"] for e in document["last_errors"]] == ["target answered 503"]
+    assert document["cmds"] == {"results": [{"id": "reboot-1", "ok": True}]}
+    assert document["updates"] == history[-HISTORY_KEPT:]
+    assert document["problems"] == []
+    json.dumps(document)  # it goes on the wire as JSON
+
+
+def test_absent_or_damaged_host_files_are_tolerated_and_named(host_dirs):
+    cmds, updater = host_dirs
+    facts = read_host_facts(cmds / "status.json", updater)
+    assert (facts.cmds, facts.updates, facts.services, facts.model, facts.problems) == (None, None, {}, None, [])
+    (cmds / "status.json").write_text("{not json")
+    (updater / "history.json").write_text('{"not": "a list"}')
+    facts = read_host_facts(cmds / "status.json", updater)
+    assert facts.cmds is None
+    assert facts.updates is None
+    assert len(facts.problems) == 2
+    assert "status.json" in facts.problems[0]
+    assert "history.json" in facts.problems[1]
+
+
+def test_only_the_newest_unsent_heartbeat_is_kept(make_heartbeat):
+    clock = Clock()
+    _, queue, heartbeat = make_heartbeat(clock)
+    heartbeat.store_if_due()
+    first = queue.pending_message(KIND)
+    clock.now += 30
+    heartbeat.store_if_due()  # not due yet
+    assert queue.pending_message(KIND) == first
+    clock.now += 31
+    heartbeat.store_if_due()
+    newest = queue.pending_message(KIND)
+    assert newest.message_id != first.message_id
+    figures = queue.figures().counters
+    assert (figures["heartbeats_created"], figures["heartbeats_replaced_unsent"]) == (2, 1)
+    queue.message_done(KIND, first.message_id, "heartbeats_sent")  # an old answer does not drop the newest
+    assert queue.pending_message(KIND) == newest
+
+
+def test_heartbeat_waits_while_events_wait_until_it_is_a_full_interval_old(make_heartbeat):
+    clock = Clock()
+    _, _, heartbeat = make_heartbeat(clock)
+    heartbeat.store_if_due()
+    assert heartbeat.ready(events_waiting=True) is None  # events first
+    clock.now += 60
+    assert heartbeat.ready(events_waiting=True) is not None  # a full interval old: its turn, once ...
+    assert heartbeat.ready(events_waiting=True) is None  # ... (not sent) then an event goes before another try
+    assert heartbeat.ready(events_waiting=True) is not None
+    assert heartbeat.ready(events_waiting=False) is not None  # nothing else to send: any time
+
+
+@pytest.fixture
+def run_deliverer(make_settings, logger, host_dirs):
+    running = []
+
+    def start(url, **overrides):
+        cmds, updater = host_dirs
+        settings = make_settings(upload_url=url, cmds_status_file=cmds / "status.json", updater_dir=updater,
+                                 **overrides)
+        counters = Counters()
+        queue = EventQueue(settings.queue_dir, settings.queue_budget_bytes, logger, counters)
+        target = resolve_target(settings, logger)
+        heartbeat = Heartbeat(settings, queue, queue.errors, logger, counters)
+        stop = threading.Event()
+        deliverer = Deliverer(queue, target, settings=settings, session=make_session(settings, auth_headers(settings)),
+                              logger=logger, counters=counters, stop=stop,
+                              heartbeat=(heartbeat, resolve_heartbeat_target(settings, target)))
+        thread = threading.Thread(target=deliverer.run, daemon=True)
+        thread.start()
+        running.append((stop, thread, queue))
+        return queue
+
+    yield start
+    for stop, thread, queue in running:
+        stop.set()
+        thread.join(5)
+        queue.close()
+
+
+def test_heartbeat_is_posted_to_its_path_with_its_own_key(target, run_deliverer, wait_until, make_event):
+    queue = run_deliverer(target.url, heartbeat_interval_s=3600)
+    assert wait_until(lambda: len(target.heartbeats()) == 1)
+    [request] = target.heartbeats()
+    document = json.loads(request.body)
+    assert request.headers["Idempotency-Key"] == document["heartbeat_id"]
+    assert request.headers["Content-Type"] == "application/json"
+    assert wait_until(lambda: queue.pending_message(KIND) is None)
+    queue.put(make_event(1))
+    assert wait_until(lambda: target.delivered_ids() == ["evt-1"])
+    assert status.collect(queue._dir)["heartbeats"]["sent"] == 1
+
+
+def test_a_heartbeat_the_target_refuses_is_dropped_and_events_still_flow(target, run_deliverer, wait_until,
+                                                                          make_event):
+    target.rule = lambda key: Reply(404) if key and key.startswith("hb-") else None
+    queue = run_deliverer(target.url, heartbeat_interval_s=3600)
+    queue.put(make_event(1))
+    assert wait_until(lambda: target.delivered_ids() == ["evt-1"])
+    assert wait_until(lambda: queue.figures().counters.get("heartbeats_rejected") == 1)
+    assert queue.pending_message(KIND) is None
+    assert queue.figures().dead_letter == 0
+
+
+def test_heartbeat_url_may_be_relative_or_absolute(make_settings, logger):
+    settings = make_settings(upload_url="https://example.org/api/events")
+    events = resolve_target(settings, logger)
+    assert resolve_heartbeat_target(settings, events).url == "https://example.org/api/heartbeat"
+    root = make_settings(upload_url="https://example.org/api/events", heartbeat_url="/status")
+    assert resolve_heartbeat_target(root, events).url == "https://example.org/status"
+    other = make_settings(upload_url="https://example.org/api/events", heartbeat_url="https://ops.example.org/hb")
+    assert resolve_heartbeat_target(other, events).url == "https://ops.example.org/hb"
+
+
+def test_no_heartbeat_when_turned_off_or_towards_the_demo_sink(make_settings, logger):
+    off = make_settings(upload_url="https://example.org/events", heartbeat_interval_s=0)
+    assert resolve_heartbeat_target(off, resolve_target(off, logger)) is None
+    demo = make_settings()  # no target configured: events go to the demo sink, which takes only events
+    assert resolve_heartbeat_target(demo, resolve_target(demo, logger)) is None
