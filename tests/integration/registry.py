@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from tests.conftest import find_free_port
 
 MANIFEST_TYPES = ", ".join([
     "application/vnd.docker.distribution.manifest.v2+json",
@@ -23,12 +24,6 @@ MANIFEST_TYPES = ", ".join([
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.oci.image.index.v1+json",
 ])
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def docker(*args: str, stdin: str | None = None, timeout: float = 600) -> str:
@@ -45,7 +40,7 @@ class Registry:
     def __init__(self, workdir: Path) -> None:
         if shutil.which("docker-registry") is None:
             raise RuntimeError("the update tests need Debian's docker-registry (apt-get install docker-registry)")
-        self.port = free_port()
+        self.port = find_free_port()
         self.prefix = f"127.0.0.1:{self.port}/"  # the value of SMARTCAM_REGISTRY
         workdir.mkdir(parents=True, exist_ok=True)
         self._config = workdir / "config.yml"

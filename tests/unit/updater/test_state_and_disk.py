@@ -2,8 +2,9 @@
 
 import json
 
+from smartcam.common.model_exchange import STATE_NAME
 from smartcam.updater.images import free_disk_problem
-from smartcam.updater.state import RunningService, write_state
+from smartcam.updater.state import RunningService, active_model, write_state
 
 
 def test_state_lists_each_service_image_digest_and_version(tmp_path):
@@ -15,6 +16,15 @@ def test_state_lists_each_service_image_digest_and_version(tmp_path):
         "capture": {"image": "r/smartcam/capture:master", "digest": None, "version": "dev"},
         "infer": {"image": "r/smartcam/infer:master", "digest": "sha256:1", "version": "git-0123456789ab"}}
     assert state["updated_at"].endswith("Z")
+    assert state["model"] is None
+
+
+def test_state_carries_infers_active_model(tmp_path):
+    assert active_model(tmp_path) is None
+    (tmp_path / STATE_NAME).write_text(json.dumps({"active": {"name": "face", "sha256": "ab", "dir": "/m"},
+                                                   "verdicts": []}))
+    write_state(tmp_path / "state.json", {}, active_model(tmp_path))
+    assert json.loads((tmp_path / "state.json").read_text())["model"] == {"name": "face", "sha256": "ab"}
 
 
 def test_a_pull_needs_the_free_space(tmp_path):

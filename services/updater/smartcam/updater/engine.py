@@ -26,7 +26,7 @@ from smartcam.updater.history import UpdateHistory, UpdateKind, UpdateRecord, Up
 from smartcam.updater.images import free_disk_problem, remove_superseded, repo_digest, split_ref
 from smartcam.updater.replace import DOCKER_ERRORS, Outcome, Replacer, Running
 from smartcam.updater.settings import UpdaterSettings
-from smartcam.updater.state import RunningService, write_state
+from smartcam.updater.state import RunningService, active_model, write_state
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -223,7 +223,7 @@ class Engine:
         for service, current in self._find_running().items():
             env = dict(item.partition("=")[::2] for item in current.image.attrs["Config"].get("Env") or [])
             services[service] = RunningService(current.ref, current.digest, env.get("SMARTCAM_VERSION"))
-        write_state(self._settings.state_dir / "state.json", services)
+        write_state(self._settings.state_dir / "state.json", services, active_model(self._settings.infer_state_dir))
 
 
 def state_dir_ready(path: Path) -> None:
