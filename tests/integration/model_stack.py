@@ -41,12 +41,10 @@ class ModelStack(Stack):
                     "networks": ["egress"],
                     "healthcheck": {"disable": True},
                 },
-                "updater": {
-                    "command": ["python", "/driver/model_update_loop.py", "/var/lib/smartcam/updater/history.json"],
+                "updater": {  # the real updater; image updates stay off (SMARTCAM_REGISTRY is empty)
                     "environment": {"SMARTCAM_MODEL_MANIFEST_URL": MANIFEST_URL,
                                     "SMARTCAM_MODEL_POLL_INTERVAL_S": "2"},
-                    "volumes": [f"{REPO / 'tests/integration/model_update_loop.py'}:/driver/model_update_loop.py:ro",
-                                f"{self.history_dir}:/var/lib/smartcam/updater"],
+                    "volumes": [f"{self.history_dir}:/var/lib/smartcam/updater"],
                 },
             },
         }
