@@ -14,7 +14,7 @@ def test_firewall_rules_are_valid_nftables():
 
 
 def test_shell_scripts_are_shellcheck_clean():
-    scripts = [REPO / "host" / "postinstall"]
+    scripts = [REPO / "host" / "postinstall", REPO / "host" / "compose"]
     result = subprocess.run(["shellcheck", *map(str, scripts)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
 

@@ -118,7 +118,7 @@ def test_first_run_sets_up_the_device(root, online_probe):
                     "systemctl start smartcam-cmds.service"):
         assert command in recorded
     assert any(line.startswith("apt-get install") and " docker-compose-plugin" in line for line in recorded)
-    assert re.search(r"^\[13/13\] start services$", result.stdout, re.MULTILINE)
+    assert re.search(r"^\[14/14\] start services$", result.stdout, re.MULTILINE)
 
 
 def test_second_run_changes_nothing_and_keeps_the_camera_id(root, online_probe):

@@ -65,7 +65,7 @@ def test_postinstall_sets_up_a_debian_host_and_a_second_run_changes_nothing(cont
     first = run_in(container, "/opt/smartcam/host/postinstall --branch=devrelease "
                               "--upload-url=https://events.example/api", timeout=200)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    assert "[ 1/13] online check (deb.debian.org:80)" in first.stdout
+    assert "[ 1/14] online check (deb.debian.org:80)" in first.stdout
 
     camera_id = run_in(container, "cat /etc/smartcam/camera_id").stdout.strip()
     assert camera_id.startswith("smartcam-")

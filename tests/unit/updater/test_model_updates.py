@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from smartcam.common.counters import Counters
+from smartcam.common.history import UpdateHistory
 from smartcam.common.wire import ModelRef
 from smartcam.infer.model_state import ModelState
-from smartcam.updater.history import UpdateHistory
 from smartcam.updater.models import ModelUpdater
 from smartcam.updater.models.store import ModelStore
 from smartcam.updater.settings import UpdaterSettings

@@ -5,6 +5,7 @@ import threading
 
 import pytest
 
+from smartcam.common.checkout_status import CheckoutStatus, HeadOutcome, write_status
 from smartcam.common.counters import Counters
 from smartcam.uploader import status
 from smartcam.uploader.auth import auth_headers
@@ -27,10 +28,10 @@ class Clock:
 
 @pytest.fixture
 def host_dirs(tmp_path):
-    cmds, updater = tmp_path / "cmds", tmp_path / "updater"
-    cmds.mkdir()
-    updater.mkdir()
-    return cmds, updater
+    cmds, updater, checkout = tmp_path / "cmds", tmp_path / "updater", tmp_path / "checkout"
+    for folder in (cmds, updater, checkout):
+        folder.mkdir()
+    return cmds, updater, checkout
 
 
 @pytest.fixture
@@ -38,8 +39,9 @@ def make_heartbeat(make_settings, logger, host_dirs):
     queues = []
 
     def make(clock=None, **overrides):
-        cmds, updater = host_dirs
-        settings = make_settings(cmds_status_file=cmds / "status.json", updater_dir=updater, version="1.2.3",
+        cmds, updater, checkout = host_dirs
+        settings = make_settings(cmds_status_file=cmds / "status.json", updater_dir=updater, checkout_dir=checkout,
+                                 version="1.2.3",
                                  channel="devrelease", heartbeat_interval_s=60, **overrides)
         clock = clock or Clock()
         queue = EventQueue(settings.queue_dir, settings.queue_budget_bytes, logger, clock=clock)
@@ -54,8 +56,12 @@ def make_heartbeat(make_settings, logger, host_dirs):
 
 def test_heartbeat_reports_versions_model_queue_counts_cmds_and_update_history(make_heartbeat, host_dirs,
                                                                               make_event):
-    cmds, updater = host_dirs
+    cmds, updater, checkout = host_dirs
     (cmds / "status.json").write_text(json.dumps({"results": [{"id": "reboot-1", "ok": True}]}))
+    write_status(checkout, CheckoutStatus(updated_at=5.0, channel="devrelease", repo="git://lab/smartcam.git",
+                                          commit="ab" * 20, applied_at=4.0, state="rolled_back",
+                                          head=HeadOutcome(commit="cd" * 20, state="rolled_back", at=4.5,
+                                                           reason="the stack did not become healthy")))
     history = [{"n": n, "result": "updated"} for n in range(HISTORY_KEPT + 5)]
     (updater / "history.json").write_text(json.dumps(history))
     (updater / "state.json").write_text(json.dumps({
@@ -85,22 +91,30 @@ def test_heartbeat_reports_versions_model_queue_counts_cmds_and_update_history(m
     assert [e["error"] for e in document["last_errors"]] == ["target answered 503"]
     assert document["cmds"] == {"results": [{"id": "reboot-1", "ok": True}]}
     assert document["updates"] == history[-HISTORY_KEPT:]
+    assert document["checkout"]["commit"] == "ab" * 20
+    assert document["checkout"]["state"] == "rolled_back"
+    assert document["checkout"]["head"]["commit"] == "cd" * 20
+    assert "did not become healthy" in document["checkout"]["head"]["reason"]
     assert document["problems"] == []
     json.dumps(document)  # it goes on the wire as JSON
 
 
 def test_absent_or_damaged_host_files_are_tolerated_and_named(host_dirs):
-    cmds, updater = host_dirs
-    facts = read_host_facts(cmds / "status.json", updater)
-    assert (facts.cmds, facts.updates, facts.services, facts.model, facts.problems) == (None, None, {}, None, [])
+    cmds, updater, checkout = host_dirs
+    facts = read_host_facts(cmds / "status.json", updater, checkout)
+    assert (facts.cmds, facts.updates, facts.services, facts.model, facts.checkout, facts.problems) == (
+        None, None, {}, None, None, [])
     (cmds / "status.json").write_text("{not json")
     (updater / "history.json").write_text('{"not": "a list"}')
-    facts = read_host_facts(cmds / "status.json", updater)
+    (checkout / "status.json").write_text('{"commit": 5}')
+    facts = read_host_facts(cmds / "status.json", updater, checkout)
     assert facts.cmds is None
     assert facts.updates is None
-    assert len(facts.problems) == 2
-    assert "status.json" in facts.problems[0]
-    assert "history.json" in facts.problems[1]
+    assert facts.checkout is None
+    assert len(facts.problems) == 3
+    assert str(checkout / "status.json") in facts.problems[0]
+    assert str(cmds / "status.json") in facts.problems[1]
+    assert "history.json" in facts.problems[2]
 
 
 def test_only_the_newest_unsent_heartbeat_is_kept(make_heartbeat):
@@ -138,7 +152,7 @@ def run_deliverer(make_settings, logger, host_dirs):
     running = []
 
     def start(url, **overrides):
-        cmds, updater = host_dirs
+        cmds, updater, _ = host_dirs
         settings = make_settings(upload_url=url, cmds_status_file=cmds / "status.json", updater_dir=updater,
                                  **overrides)
         counters = Counters()

@@ -13,13 +13,13 @@ from __future__ import annotations
 import sys
 import time
 
+from smartcam.common.history import UpdateHistory
+from smartcam.common.polling import PollSchedule
 from smartcam.common.service import ServiceContext, run_service
 from smartcam.common.settings import SettingsError, load_settings
 from smartcam.updater.containers import connect
 from smartcam.updater.engine import Engine, state_dir_ready
-from smartcam.updater.history import UpdateHistory
 from smartcam.updater.models import ModelUpdater
-from smartcam.updater.schedule import PollSchedule
 from smartcam.updater.settings import UpdaterSettings
 
 HEARTBEAT_S = 5.0  # the health file must stay fresh while the updater waits hours between polls

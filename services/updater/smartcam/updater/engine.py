@@ -17,12 +17,12 @@ from pathlib import Path
 from docker.models.containers import Container
 
 import docker
+from smartcam.common.badlist import BadDigests
 from smartcam.common.counters import Counters
+from smartcam.common.history import UpdateHistory, UpdateKind, UpdateRecord, UpdateResult
 from smartcam.common.logs import OncePerKind
 from smartcam.common.service import FatalError
-from smartcam.updater.badlist import BadDigests
 from smartcam.updater.containers import PREVIOUS_SUFFIX, name_of, pull
-from smartcam.updater.history import UpdateHistory, UpdateKind, UpdateRecord, UpdateResult
 from smartcam.updater.images import free_disk_problem, remove_superseded, repo_digest, split_ref
 from smartcam.updater.replace import DOCKER_ERRORS, Outcome, Replacer, Running
 from smartcam.updater.settings import UpdaterSettings

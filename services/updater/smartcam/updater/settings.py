@@ -4,10 +4,9 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
+from smartcam.common.polling import DEFAULT_POLL_INTERVALS_S, channel_interval
 from smartcam.common.settings import CommonSettings
 
-# Polling interval per channel: evaluation devices update fastest, production ones slowest.
-DEFAULT_POLL_INTERVALS_S = {"master": 300.0, "devrelease": 1800.0, "release": 6 * 3600.0}
 MODEL_URL_SCHEMES = ("http://", "https://")
 
 
@@ -69,10 +68,9 @@ class UpdaterSettings(CommonSettings):
     @property
     def poll_interval(self) -> float:
         """The polling interval of this device's channel (unknown channels poll like master)."""
-        if self.poll_interval_s is not None:
-            return self.poll_interval_s
-        return {"devrelease": self.poll_interval_devrelease_s,
-                "release": self.poll_interval_release_s}.get(self.channel, self.poll_interval_master_s)
+        return channel_interval(self.channel, {"master": self.poll_interval_master_s,
+                                               "devrelease": self.poll_interval_devrelease_s,
+                                               "release": self.poll_interval_release_s}, self.poll_interval_s)
 
     @field_validator("model_manifest_url")
     @classmethod

@@ -9,6 +9,7 @@ exception, so a broken neighbour cannot stop the heartbeat. Files read (read-onl
   sent as it is.
 - `<updater_dir>/history.json`: a JSON list of update records, newest last; the last
   `HISTORY_KEPT` are sent.
+- `<checkout_dir>/status.json` (host channel follower): `smartcam.common.checkout_status.CheckoutStatus`.
 - `<updater_dir>/state.json`: `{"services": {"<name>": {"image": str, "digest": str, "version": str}},
   "model": {"name": str, "sha256": str}}`; other fields are ignored.
 """
@@ -19,6 +20,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from smartcam.common.checkout_status import read_status
 
 MAX_FILE_BYTES = 256 * 1024  # a heartbeat must stay small on a 2G link
 HISTORY_KEPT = 20
@@ -47,14 +50,21 @@ def read_json(path: Path) -> FileRead:
 @dataclass
 class HostFacts:
     cmds: Any = None
+    checkout: dict[str, Any] | None = None
     updates: list[Any] | None = None
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
     model: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)
 
 
-def read_host_facts(cmds_status_file: Path, updater_dir: Path) -> HostFacts:
+def read_host_facts(cmds_status_file: Path, updater_dir: Path, checkout_dir: Path) -> HostFacts:
     facts = HostFacts()
+    try:
+        checkout = read_status(checkout_dir)
+    except ValueError as error:
+        facts.problems.append(str(error))
+    else:
+        facts.checkout = checkout.model_dump(mode="json") if checkout is not None else None
     cmds = read_json(cmds_status_file)
     facts.cmds = cmds.document
     history = read_json(updater_dir / "history.json")
@@ -69,7 +79,7 @@ def read_host_facts(cmds_status_file: Path, updater_dir: Path) -> HostFacts:
         facts.model = {k: model[k] for k in ("name", "sha256") if k in model} if isinstance(model, dict) else None
     elif state.document is not None:
         state.problem = f"{updater_dir / 'state.json'} is not a JSON object; not used"
-    facts.problems = [read.problem for read in (cmds, history, state) if read.problem]
+    facts.problems += [read.problem for read in (cmds, history, state) if read.problem]
     return facts
 
 

@@ -43,6 +43,7 @@ class UploaderSettings(CommonSettings):
     heartbeat_interval_s: float = Field(default=600.0, ge=0)
     cmds_status_file: Path = Path("/var/lib/smartcam/cmds/status.json")  # written by the host cmds service
     updater_dir: Path = Path("/var/lib/smartcam/updater")  # the updater's state.json and history.json
+    checkout_dir: Path = Path("/var/lib/smartcam/checkout")  # the host's channel follower: status.json
     version: str = "dev"  # SMARTCAM_VERSION, baked into the image
 
     @field_validator("auth_token_file", "auth_header_file", mode="before")

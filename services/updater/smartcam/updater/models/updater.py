@@ -12,9 +12,9 @@ import time
 import requests
 
 from smartcam.common.counters import Counters
+from smartcam.common.history import UpdateHistory, UpdateRecord, UpdateResult
 from smartcam.common.logs import OncePerKind
 from smartcam.common.model_exchange import Candidate
-from smartcam.updater.history import UpdateHistory, UpdateRecord, UpdateResult
 from smartcam.updater.models.errors import DownloadFailed, ManifestUnavailable, ModelRejected
 from smartcam.updater.models.infer_state import InferReport, read_infer_report
 from smartcam.updater.models.rejections import Rejections

@@ -1,6 +1,6 @@
 """Update history: survives reopening, stays bounded, newest last."""
 
-from smartcam.updater.history import UpdateHistory, UpdateRecord
+from smartcam.common.history import UpdateHistory, UpdateRecord
 
 
 def test_records_survive_reopening_and_stay_bounded(tmp_path):

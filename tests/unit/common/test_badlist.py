@@ -1,6 +1,6 @@
 """Bad digests survive a restart and are kept per repository."""
 
-from smartcam.updater.badlist import BadDigests
+from smartcam.common.badlist import BadDigests
 
 
 def test_bad_digest_survives_reopening_and_is_per_repository(tmp_path):

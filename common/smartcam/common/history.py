@@ -1,7 +1,8 @@
 """Update history kept on disk: every update attempt (what, from, to, result, time, reason).
 
 The file is a JSON list, newest last, rewritten atomically; the uploader reads it (read-only
-volume) and reports it in its heartbeat, so an operator sees what a remote device did.
+volume) and reports it in its heartbeat, so an operator sees what a remote device did. The image and
+model updater and the host's channel follower keep one each, with the same records.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Literal
 
 from smartcam.common.files import write_json_durably
 
-UpdateKind = Literal["service", "updater", "model"]
+UpdateKind = Literal["service", "updater", "model", "checkout"]
 UpdateResult = Literal["updated", "rolled_back", "rejected", "failed"]
 KEEP_RECORDS = 200
 
@@ -27,9 +28,9 @@ def _now() -> str:
 @dataclass(frozen=True)
 class UpdateRecord:
     kind: UpdateKind
-    target: str  # service name, "updater", or model name
-    from_ref: str | None  # image digest or model sha256 before
-    to_ref: str  # image digest or model sha256 attempted
+    target: str  # service name, "updater", model name, or the checkout's branch
+    from_ref: str | None  # image digest, model sha256 or git commit before
+    to_ref: str  # image digest, model sha256 or git commit attempted
     result: UpdateResult
     reason: str
     at: str = field(default_factory=_now)

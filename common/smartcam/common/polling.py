@@ -8,6 +8,17 @@ from __future__ import annotations
 
 import random
 
+# Polling interval per channel: evaluation devices update fastest, production ones slowest. Shared by
+# the image updater (registry) and the host's channel follower (git), each with its own settings.
+DEFAULT_POLL_INTERVALS_S = {"master": 300.0, "devrelease": 1800.0, "release": 6 * 3600.0}
+
+
+def channel_interval(channel: str, per_channel: dict[str, float], override: float | None) -> float:
+    """The interval for `channel`: the override when set, else its own, else master's (unknown channels)."""
+    if override is not None:
+        return override
+    return per_channel.get(channel, per_channel["master"])
+
 
 class PollSchedule:
     """Delay until the next poll, given whether the last one reached the registry."""

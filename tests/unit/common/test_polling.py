@@ -2,7 +2,7 @@
 
 import random
 
-from smartcam.updater.schedule import PollSchedule
+from smartcam.common.polling import PollSchedule
 
 
 def test_success_waits_the_interval_within_the_jitter():

@@ -1,0 +1,47 @@
+"""`python3 -m smartcam.follow`: the channel follower service (systemd unit smartcam-follow.service, root).
+
+After it put a new commit in force it exits, and systemd starts it again from that commit's code and
+settings; everything it must remember is on disk.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from smartcam.common.polling import PollSchedule
+from smartcam.common.service import ServiceContext, run_service
+from smartcam.follow.follower import Follower, Outcome
+from smartcam.follow.settings import FollowSettings
+
+
+def serve(context: ServiceContext[FollowSettings]) -> None:
+    settings = context.settings
+    if not settings.repo_url:
+        context.logger.info("SMARTCAM_REPO_URL is empty: not following a channel (rerun host/postinstall "
+                            "with --repo=URL to follow one)")
+        context.health.working(following=False)
+        context.stop.wait()
+        return
+    follower = Follower(settings, context.logger, context.counters)
+    follower.resume()
+    schedule = PollSchedule(settings.poll_interval, settings.checkout_poll_jitter, settings.checkout_retry_initial_s)
+    context.logger.info("following branch %s of %s every %.0fs; in force: %s", settings.channel,
+                        settings.repo_url, settings.poll_interval, (follower.current or "nothing yet")[:12])
+    delay = settings.checkout_first_poll_delay_s
+    while not context.stop.wait(delay):
+        outcome = follower.poll()
+        if follower.last_error:
+            context.health.degraded(follower.last_error)
+        context.health.working(commit=follower.current)
+        if outcome is Outcome.APPLIED:
+            context.logger.info("restarting to run the new commit's follower")
+            return
+        delay = schedule.failed() if outcome in (Outcome.UNREACHABLE, Outcome.FAILED) else schedule.succeeded()
+
+
+def main() -> int:
+    return run_service("follow", FollowSettings, serve)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
