@@ -37,6 +37,8 @@ class FollowSettings(CommonSettings):
     checkout_fetch_timeout_s: float = Field(300.0, gt=0)
     # Host units restarted after a commit changed (they read the checkout's code and env files).
     checkout_restart_units: str = "smartcam-cmds.service"
+    # The compose project of the stack (host/compose); another name only for tests beside a real stack.
+    compose_project: str = Field("smartcam", pattern=r"^[a-z0-9][a-z0-9_-]*$")
     # Test mode only: postinstall writes under this folder and records system commands (its --root).
     postinstall_root: Path | None = None
 

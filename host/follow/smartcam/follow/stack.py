@@ -39,7 +39,8 @@ class Stack:
     def _env(self) -> dict[str, str]:
         env = {"PATH": os.environ.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
                "LANG": "C.UTF-8", "HOME": os.environ.get("HOME", "/root"),
-               "SMARTCAM_HOST_CONFIG_DIR": str(self._settings.host_config_dir)}
+               "SMARTCAM_HOST_CONFIG_DIR": str(self._settings.host_config_dir),
+               "SMARTCAM_COMPOSE_PROJECT": self._settings.compose_project}
         if "DOCKER_HOST" in os.environ:
             env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
         return env
