@@ -132,7 +132,7 @@ def test_second_run_changes_nothing_and_keeps_the_camera_id(root, online_probe):
     assert snapshot(root) == before  # includes the record: no system command ran again
 
 
-def test_a_new_branch_changes_only_the_channel_and_restarts_the_cmds_service(root, online_probe):
+def test_a_new_branch_changes_only_the_channel_and_restarts_the_host_services(root, online_probe):
     assert postinstall(root, online_probe).returncode == 0
     camera_id = (root / "etc/smartcam/camera_id").read_text()
     record_before = (root / "postinstall.record").read_text()
@@ -142,6 +142,73 @@ def test_a_new_branch_changes_only_the_channel_and_restarts_the_cmds_service(roo
     assert "SMARTCAM_CHANNEL=release\n" in (root / "etc/smartcam/smartcam.env").read_text()
     assert (root / "etc/smartcam/camera_id").read_text() == camera_id
     new_commands = (root / "postinstall.record").read_text().removeprefix(record_before).splitlines()
-    assert new_commands == ["systemctl restart smartcam-cmds.service"]
+    assert new_commands == ["systemctl restart smartcam-cmds.service", "systemctl restart smartcam-follow.service"]
     assert "SMARTCAM_CHANNEL=release" in (root / "etc/smartcam/smartcam.env").read_text()
     assert postinstall(root, online_probe).stdout.count(" + ") == 0  # channel kept without --branch
+
+
+def test_registry_and_repo_make_a_device_that_pulls_images_and_follows_its_channel(root, online_probe):
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    result = postinstall(root, online_probe, "--branch=devrelease", "--registry=registry.example.com:5000/",
+                         "--repo=https://git.example.com/smartcam.git")
+    assert result.returncode == 0, result.stdout + result.stderr
+    env = (root / "etc/smartcam/smartcam.env").read_text()
+    for line in ("SMARTCAM_REGISTRY=registry.example.com:5000/", "SMARTCAM_REPO_URL=https://git.example.com/smartcam.git",
+                 "SMARTCAM_CMDS_DIR=/var/lib/smartcam/cmds", "SMARTCAM_CHECKOUT_DIR=/var/lib/smartcam/checkout",
+                 "SMARTCAM_CUSTOM_CMDS_SOURCE=/var/lib/smartcam/deploy/current/custom_cmds", "COMPOSE_PROFILES="):
+        assert f"{line}\n" in env
+    # The first tree in force is this checkout's HEAD, exported beside where later commits will go.
+    current = root / "var/lib/smartcam/deploy/current"
+    assert os.readlink(current) == f"trees/{head}"
+    assert (current / ".smartcam-commit").read_text() == f"{head}\n"
+    assert (current / "host/postinstall").is_file()
+    assert (root / "etc/smartcam/allowed_signers").read_bytes() == (REPO / "host/keys/allowed_signers").read_bytes()
+    units = root / "etc/systemd/system"
+    assert "WorkingDirectory=/var/lib/smartcam/deploy/current\n" in (units / "smartcam.service").read_text()
+    follow = (units / "smartcam-follow.service").read_text()
+    assert "Environment=PYTHONPATH=/var/lib/smartcam/deploy/current/common:" in follow
+    assert "EnvironmentFile=-/etc/smartcam/local.env\n" in follow
+    recorded = (root / "postinstall.record").read_text().splitlines()
+    assert "/var/lib/smartcam/deploy/current/host/compose pull" in recorded  # pulled, never built on the device
+    assert not any(line.endswith(" build") for line in recorded)
+    assert "systemctl enable smartcam-follow.service" in recorded
+    again = postinstall(root, online_probe)  # registry and repo kept from the first run
+    assert "done: 0 change(s)" in again.stdout, again.stdout
+
+
+def test_the_operators_local_settings_survive_every_run(root, online_probe):
+    assert postinstall(root, online_probe).returncode == 0
+    local = root / "etc/smartcam/local.env"
+    assert local.is_file()
+    local.write_text("SMARTCAM_JPEG_MAX_SIZE=640\n")
+    result = postinstall(root, online_probe, "--branch=release", "--upload-url=https://other.example/api")
+    assert result.returncode == 0, result.stderr
+    assert local.read_text() == "SMARTCAM_JPEG_MAX_SIZE=640\n"
+    assert "SMARTCAM_CHANNEL=release\n" in (root / "etc/smartcam/smartcam.env").read_text()
+
+
+def test_update_host_runs_only_the_steps_a_commit_can_change(root, online_probe):
+    assert postinstall(root, online_probe, "--registry=registry.example.com/").returncode == 0
+    record_before = (root / "postinstall.record").read_text()
+    (root / "etc/systemd/system/smartcam-cmds.service").write_text("stale\n")
+    result = postinstall(root, "127.0.0.1:1", "--update-host")  # no online check: the probe is never asked
+    assert result.returncode == 0, result.stdout + result.stderr
+    steps = re.findall(r"^\[ ?\d+/(\d+)\] (.+)$", result.stdout, re.MULTILINE)
+    assert [name.split(" ")[0] for _, name in steps] == ["firewall", "configuration", "Python", "systemd"]
+    assert {total for total, _ in steps} == {"4"}
+    assert "ExecStart=" in (root / "etc/systemd/system/smartcam-cmds.service").read_text()
+    new_commands = (root / "postinstall.record").read_text().removeprefix(record_before).splitlines()
+    assert new_commands == ["systemctl daemon-reload"]  # units rewritten; nothing installed, pulled or started
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    ("--registry=registry.example.com", "is not a registry prefix ending in '/'"),
+    ("--repo=ftp://x/y.git", "is not a git URL"),
+])
+def test_bad_registry_or_repo_changes_nothing(root, online_probe, option, message):
+    before = snapshot(root)
+    result = postinstall(root, online_probe, option)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert snapshot(root) == before
