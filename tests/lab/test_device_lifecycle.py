@@ -187,7 +187,8 @@ def test_2_a_new_infer_image_on_the_channel_runs_on_the_device(lab: Lab):
                     lambda: lab.heartbeat_where(lambda b: digest in json.dumps(b["versions"].get("infer", {}))), 600)
     lab.figures["image_push_to_running_s"] = time.time() - pushed_at
     updates = [u for u in beat["updates"] or [] if u.get("target") == "infer" and u.get("to_ref") == digest]
-    assert updates and updates[-1]["result"] == "updated"
+    assert updates
+    assert updates[-1]["result"] == "updated"
     status = lab.device.exec("docker ps --filter label=com.docker.compose.service=infer --format '{{.Status}}'")
     assert "(healthy)" in status.stdout, lab.diagnostics()
 
