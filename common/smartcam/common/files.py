@@ -28,6 +28,9 @@ def _replace(path: Path, data: bytes, durable: bool) -> None:
     with tempfile.NamedTemporaryFile("wb", dir=path.parent, delete=False, suffix=".tmp") as handle:
         temporary = Path(handle.name)
         try:
+            # Readable by the other services (mkstemp makes 0600): status files written by root on the host
+            # are read by the uploader's unprivileged user through a read-only mount.
+            os.fchmod(handle.fileno(), 0o644)
             handle.write(data)
             if durable:
                 handle.flush()
