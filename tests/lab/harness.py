@@ -12,6 +12,9 @@ reaches Debian's mirror and PyPI through it):
   - `lab-git:9418`, `git daemon` serving bare repositories under /srv/git, push enabled.
   - `lab-target:8080`, tests/integration/recording_target.py: answers 200 to every POST and records
     it as a JSON file in a host folder that `records()` reads.
+  - `lab-dns:53`, dnsmasq forwarding to Docker's DNS. Containers inside the device cannot reach
+    Docker's embedded DNS (127.0.0.11 of the device), so the device's engine gets this server's
+    address as its `dns` (daemon.json): its containers then resolve the lab-* names and the Internet.
 * `LabDevice` runs tests/lab/device/Dockerfile: Debian 12, systemd as PID 1, docker.io with
   fuse-overlayfs, the host's Compose v2 plugin, unprivileged but with the capabilities a real
   host/postinstall needs (SYS_ADMIN, NET_ADMIN, ...). `restart()` reboots it.
@@ -161,7 +164,8 @@ class LabServices:
     REGISTRY = "lab-registry"
     GIT = "lab-git"
     TARGET = "lab-target"
-    PORTS: ClassVar[dict[str, int]] = {REGISTRY: 5000, GIT: 9418, TARGET: 8080}
+    DNS = "lab-dns"
+    PORTS: ClassVar[dict[str, int]] = {REGISTRY: 5000, GIT: 9418, TARGET: 8080, DNS: 53}
 
     def __init__(self, workdir: Path, network: LabNetwork | None = None) -> None:
         self.network = network or LabNetwork()
@@ -169,6 +173,7 @@ class LabServices:
         self.records_dir = workdir / "records"
         self.records_dir.mkdir(parents=True, exist_ok=True)
         self.records_dir.chmod(0o777)
+        self.workdir = workdir
         self.image = ""
         self.containers: dict[str, str] = {}  # alias -> container name
 
@@ -184,14 +189,16 @@ class LabServices:
             self.GIT: ["git", "daemon", "--reuseaddr", "--base-path=/srv/git", "--export-all",
                        "--enable=receive-pack", "--informative-errors", "/srv/git"],
             self.TARGET: ["lab-target"],
+            self.DNS: ["dnsmasq", "--keep-in-foreground", "--log-facility=-", "--user=root", "--no-resolv",
+                       "--no-hosts", "--server=127.0.0.11"],
         }
         try:
             for alias, command in commands.items():
                 name = f"smartcam-lab-{self.suffix}-{alias.removeprefix('lab-')}"
                 mounts = ["-v", f"{self.records_dir}:/records"] if alias == self.TARGET else []
+                ports = [] if alias == self.DNS else ["-p", f"127.0.0.1::{self.PORTS[alias]}"]
                 docker("run", "-d", "--name", name, "--label", LABEL, "--network", self.network.name,
-                       "--network-alias", alias, "-p", f"127.0.0.1::{self.PORTS[alias]}", *mounts,
-                       self.image, *command)
+                       "--network-alias", alias, *ports, *mounts, self.image, *command)
                 self.containers[alias] = name
             for alias in commands:
                 self._wait_listening(alias, timeout)
@@ -269,6 +276,11 @@ class LabServices:
             return False
 
     # --- addresses ----------------------------------------------------------------------------
+    def address(self, alias: str) -> str:
+        """The container's IP address on the lab network."""
+        template = f"{{{{(index .NetworkSettings.Networks {json.dumps(self.network.name)}).IPAddress}}}}"
+        return docker("inspect", "--format", template, self.containers[alias]).stdout.strip()
+
     def host_port(self, alias: str) -> int:
         """The loopback port the host reaches `alias` on (random; a new one after each start)."""
         output = docker("port", self.containers[alias], f"{self.PORTS[alias]}/tcp").stdout
@@ -359,17 +371,22 @@ class LabDevice:
         plugin = find_compose_plugin()
         return build_cached("smartcam-lab/device", LAB / "device/Dockerfile",
                             {"docker-compose": plugin,
-                             "lab-hostname.sh": LAB / "device/lab-hostname.sh",
-                             "lab-hostname.service": LAB / "device/lab-hostname.service"},
+                             "lab-boot.sh": LAB / "device/lab-boot.sh",
+                             "lab-boot.service": LAB / "device/lab-boot.service"},
                             fingerprint=str(plugin.stat().st_size).encode())
 
     def start(self, timeout: float = 180) -> LabDevice:
         """Run the device on the lab network and wait until it is booted with a working docker."""
         self.image = self.build_image()
+        # The image's daemon.json plus the lab's DNS server for the inner containers (see LabServices).
+        daemon_json = self.services.workdir / f"{self.name}.daemon.json"
+        daemon_json.write_text(json.dumps({"storage-driver": "fuse-overlayfs",
+                                           "insecure-registries": [self.services.device_registry_prefix[:-1]],
+                                           "dns": [self.services.address(LabServices.DNS)]}, indent=2) + "\n")
         options = ["--cap-add=" + cap for cap in self.CAPABILITIES]
         options += ["--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
                     "--device", "/dev/fuse", "--tmpfs", "/run", "--tmpfs", "/run/lock",
-                    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw"]
+                    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "-v", f"{daemon_json}:/etc/docker/daemon.json:ro"]
         docker("run", "-d", "--name", self.name, "--hostname", self.hostname, "--label", LABEL,
                "--network", self.services.network.name, *options, *self.extra_args, self.image)
         self.started = True
