@@ -8,6 +8,7 @@ model updater and the host's channel follower keep one each, with the same recor
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -53,6 +54,16 @@ class UpdateHistory:
 
     def append(self, record: UpdateRecord) -> None:
         with self._lock:
-            records = [*self.records(), record][-self._keep:]
+            try:
+                earlier = self.records()
+            except (OSError, ValueError, TypeError) as error:
+                # A damaged file (power cut on a card without journal, manual edit) must not stop the updates it
+                # records: keep it for a post-mortem and start a new history.
+                aside = self._path.with_name(self._path.name + ".damaged")
+                self._path.replace(aside)
+                logging.getLogger("smartcam").error("%s was damaged (%s: %s); moved to %s, starting a new history",
+                                                    self._path, type(error).__name__, error, aside)
+                earlier = []
+            records = [*earlier, record][-self._keep:]
             self._path.parent.mkdir(parents=True, exist_ok=True)
             write_json_durably(self._path, [asdict(r) for r in records])

@@ -38,7 +38,10 @@ class PollSchedule:
     def failed(self) -> float:
         """Retry sooner than the interval at first, doubling each time, never beyond the interval."""
         self.failures += 1
-        return self._jittered(min(self._retry_initial * 2 ** (self.failures - 1), self._interval))
+        # Capped: 2**64 times the first retry exceeds any interval, and past 2**1023 the float product overflows
+        # (OverflowError after 1024 failures in a row, days offline on master).
+        doublings = min(self.failures - 1, 64)
+        return self._jittered(min(self._retry_initial * 2 ** doublings, self._interval))
 
     def _jittered(self, delay: float) -> float:
         return delay * (1 + self._rng.uniform(-self._jitter, self._jitter))

@@ -70,7 +70,9 @@ class Follower:
         if attempt is None and not self.recovered:
             self._write_status()
             return
-        if attempt is not None and attempt.stage == "switched" and current == attempt.to_commit:
+        # The link is the truth: a cut between the switch and the record of stage "switched" leaves stage
+        # "host" with the new commit in force; it is health-checked and rolled back like any switched one.
+        if attempt is not None and current == attempt.to_commit:
             self._log.warning("an apply of %s was interrupted after it came into force; checking its health again",
                               attempt.to_commit[:12])
             self._gate(attempt.to_commit, attempt.from_commit)
