@@ -190,7 +190,9 @@ class LabServices:
                        "--enable=receive-pack", "--informative-errors", "/srv/git"],
             self.TARGET: ["lab-target"],
             self.DNS: ["dnsmasq", "--keep-in-foreground", "--log-facility=-", "--user=root", "--no-resolv",
-                       "--no-hosts", "--server=127.0.0.11"],
+                       "--no-hosts", "--server=127.0.0.11",
+                       # No cache: a lab service started again may get a new address (Docker answers TTL 600).
+                       "--cache-size=0"],
         }
         try:
             for alias, command in commands.items():
@@ -386,7 +388,11 @@ class LabDevice:
         options = ["--cap-add=" + cap for cap in self.CAPABILITIES]
         options += ["--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
                     "--device", "/dev/fuse", "--tmpfs", "/run", "--tmpfs", "/run/lock",
-                    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "-v", f"{daemon_json}:/etc/docker/daemon.json:ro"]
+                    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "-v", f"{daemon_json}:/etc/docker/daemon.json:ro",
+                    # The inner engine's storage on a volume (the host's disk), not on the container's own
+                    # overlay: fuse-overlayfs cannot write a layer's whiteouts (.wh.*) onto an overlay. Survives
+                    # restarts like a disk; `docker rm -v` in close() removes it.
+                    "-v", "/var/lib/docker"]
         docker("run", "-d", "--name", self.name, "--hostname", self.hostname, "--label", LABEL,
                "--network", self.services.network.name, *options, *self.extra_args, self.image)
         self.started = True

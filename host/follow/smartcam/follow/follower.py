@@ -177,10 +177,16 @@ class Follower:
         return Outcome.APPLIED
 
     def _roll_back(self, head: str, previous: str | None, reason: str, force_pushed: bool) -> Outcome:
-        self._log.error("commit %s failed: %s; rolling back to %s", head[:12], reason, (previous or "none")[:12])
+        if previous is None or previous == head:
+            # Only before postinstall seeded a first tree: there is nothing to go back to. Said as it is.
+            self._state.attempt = None
+            save_state(self._settings.checkout_dir, self._state)
+            return self._fail(head, previous, f"{reason}; no earlier commit to roll back to, so it stays in "
+                                              "force (rerun host/postinstall)", force_pushed)
+        self._log.error("commit %s failed: %s; rolling back to %s", head[:12], reason, previous[:12])
         self._restore(previous, reason=None)
         return self._refuse(head, previous, "rolled_back", "rolled_back",
-                            f"{reason}; rolled back to {(previous or 'none')[:12]}", force_pushed=force_pushed)
+                            f"{reason}; rolled back to {previous[:12]}", force_pushed=force_pushed)
 
     def _restore(self, commit: str | None, reason: str | None) -> None:
         """Put `commit` back in force with its own host steps and stack; clears the attempt."""
