@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from tests.lab.harness import LabDevice, LabServices
 
 from tests.integration.harness import TEST_CHANNEL, build_images
 from tests.integration.registry import build_variant, docker
+from tests.lab.harness import LabDevice, LabServices
 from tests.lab.lab_repo import LabRepo, make_key
 
 CHANNEL = "devrelease"
@@ -203,12 +203,12 @@ def test_3_a_signed_commit_with_a_command_due_now_runs_it_once_and_reports_it(la
 
     def reported(beat: dict[str, Any]) -> bool:
         recent = (beat.get("cmds") or {}).get("recent") or []
-        return any(MARKER in item["entry"] and item["state"] == "done" for item in recent)
+        applied = (beat.get("checkout") or {}).get("commit") == commit
+        return applied and any(MARKER in item["entry"] and item["state"] == "done" for item in recent)
 
-    beat = lab.wait("the command's result in a heartbeat", lambda: lab.heartbeat_where(reported), 120)
+    beat = lab.wait("the command's result and its commit in a heartbeat", lambda: lab.heartbeat_where(reported), 180)
     [result] = [item for item in beat["cmds"]["recent"] if MARKER in item["entry"]]
     assert result["result"]["commands"][0]["exit_code"] == 0
-    assert beat["checkout"]["commit"] == commit
     assert len(lab.device.exec(f"cat {MARKER}").stdout.split()) == 1
 
 
