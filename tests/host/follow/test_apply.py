@@ -77,3 +77,32 @@ def test_a_commit_whose_stack_cannot_start_is_rejected_before_anything_changes(s
     assert why in record["reason"]
     assert follower.poll() is Outcome.UNCHANGED
     assert len(stack.history(broken)) == 1
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("files", "why"), [
+    ({"host/follow/smartcam/follow/follower.py": b"def half_written(:\n"}, "SyntaxError"),
+    ({"host/channel.env": b"SMARTCAM_CHECKOUT_POLL_INTERVAL_S=-5\n"}, "SMARTCAM_CHECKOUT_POLL_INTERVAL_S='-5'"),
+    ({"host/channel.env": b"SMARTCAM_CUSTOM_CMDS_SOURCE=http://cmds.example.com/custom_cmds\n"},
+     "SMARTCAM_CUSTOM_CMDS_SOURCE"),
+], ids=["follower-does-not-import", "follower-setting-invalid", "cmds-setting-invalid"])
+def test_a_commit_whose_host_services_cannot_start_never_comes_into_force(stack, channel, files, why):
+    # A follower that cannot start would never receive the fix: the new tree's host services are tried first.
+    good = channel.commit(tag="good")
+    channel.push()
+    follower = stack.follower()
+    assert follower.poll() is Outcome.APPLIED
+    running = stack.running()
+
+    broken = channel.commit(tag="broken", files=files)
+    channel.push()
+    assert follower.poll() is Outcome.REFUSED
+
+    assert stack.current() == good  # `current` never pointed at it
+    assert stack.running() == running
+    status = stack.status()
+    assert status["state"] == "rolled_back"
+    assert status["head"]["commit"] == broken
+    assert "self-test" in status["head"]["reason"]
+    assert why in status["head"]["reason"]
+    assert follower.poll() is Outcome.UNCHANGED

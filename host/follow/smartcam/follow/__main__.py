@@ -6,12 +6,17 @@ settings; everything it must remember is on disk.
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import logging
+import os
 import sys
+from pathlib import Path
 
 from smartcam.common.logs import OncePerKind
 from smartcam.common.polling import PollSchedule
 from smartcam.common.service import ServiceContext, run_service
+from smartcam.common.settings import SettingsError, load_settings
 from smartcam.follow.follower import Follower, Outcome
 from smartcam.follow.settings import FollowSettings
 
@@ -56,7 +61,36 @@ def serve(context: ServiceContext[FollowSettings]) -> None:
         delay = schedule.failed() if outcome in (Outcome.UNREACHABLE, Outcome.FAILED) else schedule.succeeded()
 
 
-def main() -> int:
+def self_test(tree: Path) -> int:
+    """Run by the follower of the commit in force on a new tree, before that tree may come into force.
+
+    With the new tree's code (PYTHONPATH) and settings (its channel.env, then the device's env files): the
+    host services' modules import and their settings are valid.
+    """
+    config = Path(os.environ.get("SMARTCAM_HOST_CONFIG_DIR", "/etc/smartcam"))
+    env_files = (tree / "host" / "channel.env", config / "smartcam.env", config / "local.env")
+    try:
+        for module in ("smartcam.follow.follower", "smartcam.cmds.service"):
+            importlib.import_module(module)
+        cmds_settings = importlib.import_module("smartcam.cmds.settings").CmdsSettings
+        for settings_class in (FollowSettings, cmds_settings):
+            load_settings(settings_class, _env_file=env_files)
+    except SettingsError as error:
+        print(f"self-test failed: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # any failure to import means the tree must not come into force
+        print(f"self-test failed: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    print(f"self-test OK: {tree}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m smartcam.follow", description=__doc__)
+    parser.add_argument("--self-test", type=Path, metavar="TREE", help="check TREE's host services, run nothing")
+    args = parser.parse_args(argv)
+    if args.self_test is not None:
+        return self_test(args.self_test)
     return run_service("follow", FollowSettings, serve)
 
 

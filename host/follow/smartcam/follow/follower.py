@@ -2,7 +2,8 @@
 
 Order, so that nothing unverified is used and a power cut leaves the old or the new commit in force:
 fetch (objects only) -> verify the head's signature -> unpack its tree beside the current one -> check its
-compose configuration and images -> record the attempt -> host steps -> switch the `current` link ->
+compose configuration and images -> record the attempt -> host steps -> self-test of its host services ->
+switch the `current` link ->
 restart host units -> `compose up --wait`. A failure after the record puts the previous commit back.
 """
 
@@ -152,6 +153,7 @@ class Follower:
         tree = self._deployments.tree(head)
         try:
             self._stack.apply_host(tree)
+            self._stack.self_test(tree)
         except StepFailedError as error:
             return self._roll_back(head, current, str(error), force_pushed)
         self._deployments.switch(head)

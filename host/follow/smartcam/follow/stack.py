@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from smartcam.follow.settings import FollowSettings
@@ -45,10 +46,11 @@ class Stack:
             env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
         return env
 
-    def _run(self, command: list[str], timeout_s: float) -> subprocess.CompletedProcess[str]:
+    def _run(self, command: list[str], timeout_s: float,
+             extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         try:
-            return subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, env=self._env(),
-                                  check=False, stdin=subprocess.DEVNULL)
+            return subprocess.run(command, capture_output=True, text=True, timeout=timeout_s,
+                                  env={**self._env(), **(extra_env or {})}, check=False, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as error:
             output = (error.stdout or b"")
             text = output.decode(errors="replace") if isinstance(output, bytes) else output
@@ -87,6 +89,15 @@ class Stack:
         result = self._run(command, POSTINSTALL_TIMEOUT_S)
         if result.returncode != 0:
             raise StepFailedError(f"host/postinstall --update-host failed: {_tail(result)}")
+
+    def self_test(self, tree: Path) -> None:
+        """The tree's host services must start: a follower that cannot would never receive the fix."""
+        path = ":".join(str(tree / part) for part in ("common", "host/follow", "host/cmds"))
+        result = self._run([sys.executable, "-m", "smartcam.follow", "--self-test", str(tree)], QUICK_TIMEOUT_S,
+                           {"PYTHONPATH": path})
+        if result.returncode != 0:
+            raise StepFailedError(f"its host services fail their self-test (python3 -m smartcam.follow --self-test): "
+                                  f"{_tail(result)}")
 
     def restart_units(self) -> None:
         units = self._settings.restart_units
