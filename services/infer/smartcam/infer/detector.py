@@ -79,8 +79,10 @@ def _check_input(details: list[dict[str, Any]], manifest: Manifest, model_path: 
 class Detector:
     """One loaded model: call `detect(frame)` per frame (not thread-safe; one per thread)."""
 
-    def __init__(self, manifest: Manifest, interpreter: Any, decoder: Decoder, input_writer: InputWriter) -> None:
+    def __init__(self, manifest: Manifest, interpreter: Any, decoder: Decoder, input_writer: InputWriter,
+                 model_dir: Path) -> None:
         self.manifest = manifest
+        self.model_dir = model_dir  # so a model trial can load its own copy (a Detector serves one thread)
         self.model_ref = ModelRef(manifest.name, manifest.sha256)
         self.labels: tuple[str, ...] = tuple(label for label in manifest.labels if label != BACKGROUND_LABEL)
         self._interpreter = interpreter
@@ -114,18 +116,22 @@ class Detector:
                 f"model file {model_path} does not fit {manifest_path}: {error}; "
                 f"use the decoder and options that match the model (known decoders: {', '.join(sorted(DECODERS))})"
             ) from None
-        detector = cls(manifest, interpreter, decoder, InputWriter(manifest.input, dtype))
+        detector = cls(manifest, interpreter, decoder, InputWriter(manifest.input, dtype), model_dir)
         detector.detect(np.zeros((manifest.input.height, manifest.input.width, 3), np.uint8))  # warm-up
         return detector
 
-    def detect(self, frame: np.ndarray) -> list[Detection]:
-        """Detections in `frame` (HxWx3 uint8 RGB), boxes normalised to the frame, best first."""
+    def detect(self, frame: np.ndarray, max_detections: int | None = None) -> list[Detection]:
+        """Detections in `frame` (HxWx3 uint8 RGB), boxes normalised to the frame, best first.
+
+        `max_detections` replaces the manifest's cap (a model trial counts past it); None keeps it.
+        """
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8 or 0 in frame.shape:
             raise ValueError(f"detect() needs an HxWx3 uint8 RGB frame, got {frame.dtype} {list(frame.shape)}")
         placement = self._input.write(frame)
         self._interpreter.set_tensor(self._input_index, self._input.tensor)
         self._interpreter.invoke()
-        raw = self._decoder.decode(self._interpreter.get_tensor)
+        cap = max_detections or self.manifest.thresholds.max_detections
+        raw = self._decoder.decode(self._interpreter.get_tensor, cap)
         if not len(raw):
             return []
         boxes = placement.to_frame(raw.boxes).tolist()
@@ -136,3 +142,14 @@ class Detector:
         ]
         detections.sort(key=lambda detection: -detection.score)
         return detections
+
+    def nonfinite_outputs(self) -> list[str]:
+        """Names of the float outputs of the last `detect()` holding NaN or ±inf.
+
+        Decoders read a NaN score as "nothing here", so such a model looks like an empty scene: blind, silently.
+        """
+        return [
+            detail["name"] for detail in self._interpreter.get_output_details()
+            if np.issubdtype(detail["dtype"], np.floating)
+            and not np.isfinite(self._interpreter.get_tensor(detail["index"])).all()
+        ]

@@ -61,6 +61,12 @@ class InferSettings(CommonSettings):
     # infer's only writable state: its active model and its verdict on each offered model.
     model_state_dir: Path = Path("/var/lib/smartcam/infer-state")
     model_check_interval_s: float = Field(default=5.0, gt=0.0, le=3600.0)
+    # A model trial runs the candidate on this many recent frames (one a second) next to the serving model.
+    trial_frames: int = Field(default=8, ge=1, le=64)
+    # A candidate finding more objects than this on one trial picture fires everywhere: rejected.
+    trial_max_detections: int = Field(default=50, ge=1, le=1000)
+    # Share of the serving model's detections of interest the candidate must also find (IoU >= 0.3); 0 = off.
+    trial_min_recall: float = Field(default=0.5, ge=0.0, le=1.0)
 
     @field_validator("detect_labels")
     @classmethod

@@ -18,8 +18,9 @@ from smartcam.infer.candidates import Candidate, CandidateWatcher
 from smartcam.infer.detector import Detector
 from smartcam.infer.errors import ModelError
 from smartcam.infer.model_state import ModelState
+from smartcam.infer.samples import RecentFrames
 from smartcam.infer.settings import InferSettings
-from smartcam.infer.trial import run_trial
+from smartcam.infer.trial import TrialRules, run_trial
 
 
 class ModelSwitcher:
@@ -35,13 +36,13 @@ class ModelSwitcher:
         self._watcher = CandidateWatcher(settings.model_store_dir)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-trial")
         self._trial: tuple[Candidate, Future[tuple[Detector, str]]] | None = None
-        self._recent: Frame | None = None
+        self._recent = RecentFrames(settings.trial_frames)
         self._next_check = 0.0
 
     def poll(self, frame: Frame | None) -> Detector | None:
         """A new detector when a candidate passed its trial: the caller uses it from its current frame on."""
         if frame is not None:
-            self._recent = frame
+            self._recent.add(frame)
         if self._trial is not None:
             candidate, future = self._trial
             return self._finish(candidate, future) if future.done() else None
@@ -60,9 +61,9 @@ class ModelSwitcher:
         self._logger.info("trying model %s (sha256 %s…) from %s while %s keeps serving", candidate.name,
                           candidate.sha256[:12], candidate.model_dir, serving.name)
         settings = self._settings
-        future = self._worker.submit(run_trial, candidate, self._serving, self._recent,
-                                     interesting=settings.min_scores, blurred=settings.blurred_labels,
-                                     num_threads=settings.inference_threads)
+        rules = TrialRules(settings.min_scores, settings.blurred_labels, settings.trial_max_detections,
+                           settings.trial_min_recall, settings.inference_threads)
+        future = self._worker.submit(run_trial, candidate, self._serving, self._recent.snapshot(), rules)
         self._trial = (candidate, future)
 
     def _finish(self, candidate: Candidate, future: Future[tuple[Detector, str]]) -> Detector | None:
@@ -71,11 +72,11 @@ class ModelSwitcher:
         try:
             detector, summary = future.result()
         except ModelError as error:
-            self._reject(candidate, str(error))
+            self._reject(candidate, str(error), getattr(error, "kind", "unusable"))
             return None
         except Exception as error:  # an unexpected failure must not take the serving model down
             self._logger.exception("trying model %s failed unexpectedly", candidate.name)
-            self._reject(candidate, f"unexpected {type(error).__name__}: {error}")
+            self._reject(candidate, f"unexpected {type(error).__name__}: {error}", "unexpected")
             return None
         self._serving = detector
         self._state.accepted(candidate.id, detector.model_ref, candidate.model_dir, summary, previous)
@@ -84,10 +85,12 @@ class ModelSwitcher:
                           previous.sha256[:12], detector.model_ref.name, detector.model_ref.sha256[:12], summary)
         return detector
 
-    def _reject(self, candidate: Candidate, reason: str) -> None:
+    def _reject(self, candidate: Candidate, reason: str, kind: str) -> None:
+        """Record, count (in total and per kind) and log; each candidate is decided once, so each is logged."""
         serving = self._serving.model_ref
         self._state.rejected(candidate.id, _offered(candidate), reason, serving)
         self._counters.inc("models.rejected")
+        self._counters.inc(f"models.rejected.{kind}")
         self._logger.error("rejected model %s (sha256 %s…), %s keeps serving: %s", candidate.name,
                            candidate.sha256[:12], serving.name, reason)
 

@@ -64,8 +64,11 @@ class Decoder(ABC):
         """Find this decoder's tensors among the model outputs, or raise DecoderMismatchError saying what differs."""
 
     @abstractmethod
-    def decode(self, get_tensor: TensorGetter) -> RawDetections:
-        """Decode the outputs of the last `invoke()`; already thresholded, suppressed and capped."""
+    def decode(self, get_tensor: TensorGetter, max_detections: int) -> RawDetections:
+        """Decode the outputs of the last `invoke()`: thresholded, suppressed, best first, at most `max_detections`.
+
+        The caller passes the manifest's cap when serving; a model trial passes a higher one to see past it.
+        """
 
 
 def describe_outputs(output_details: Sequence[dict[str, Any]]) -> str:

@@ -101,7 +101,7 @@ class BlazeFaceDecoder(Decoder):
         self._scale = np.array([size.width, size.height, size.width, size.height], np.float32)
         self._logit_threshold = _logit(self.manifest.thresholds.score)
 
-    def decode(self, get_tensor: TensorGetter) -> RawDetections:
+    def decode(self, get_tensor: TensorGetter, max_detections: int) -> RawDetections:
         logits = get_tensor(self._scores_index)[0]
         if logits.shape[1] == 1:
             best = logits[:, 0]
@@ -121,10 +121,9 @@ class BlazeFaceDecoder(Decoder):
         half_sizes = regressors[:, 2:4] / 2
         boxes = np.concatenate([centres - half_sizes, centres + half_sizes], axis=1)
         valid = (half_sizes > 0).all(axis=1)
-        thresholds = self.manifest.thresholds
         kept = non_max_suppression(
             boxes[valid], scores[valid].astype(np.float32), classes[valid],
-            iou_threshold=thresholds.nms_iou, max_detections=thresholds.max_detections,
+            iou_threshold=self.manifest.thresholds.nms_iou, max_detections=max_detections,
             weighted=self.options.nms == "weighted",
         )
         return RawDetections(*kept)

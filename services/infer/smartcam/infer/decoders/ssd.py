@@ -76,14 +76,14 @@ class SsdPostprocessDecoder(Decoder):
             )
         self._index = {role: detail["index"] for role, detail in by_role.items()}
 
-    def decode(self, get_tensor: TensorGetter) -> RawDetections:
+    def decode(self, get_tensor: TensorGetter, max_detections: int) -> RawDetections:
         count = int(get_tensor(self._index["count"])[0])
         scores = get_tensor(self._index["scores"])[0, :count]
         keep = np.flatnonzero(scores >= self.manifest.thresholds.score)
         classes = np.rint(get_tensor(self._index["classes"])[0, keep]).astype(np.int64) + self.options.label_offset
         known = (classes >= 0) & (classes < len(self.manifest.labels))
         keep, classes = keep[known], classes[known]
-        keep_order = np.argsort(-scores[keep], kind="stable")[: self.manifest.thresholds.max_detections]
+        keep_order = np.argsort(-scores[keep], kind="stable")[:max_detections]
         keep, classes = keep[keep_order], classes[keep_order]
         ymin_xmin_ymax_xmax = get_tensor(self._index["boxes"])[0, keep]
         boxes = np.clip(ymin_xmin_ymax_xmax[:, [1, 0, 3, 2]], 0.0, 1.0).astype(np.float32)
