@@ -53,3 +53,12 @@ def model_copy(tmp_path: Path):
         return target
 
     return copy
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> tuple[Path, Path]:
+    """The updater's models volume and infer's state volume, empty."""
+    store, state = tmp_path / "models", tmp_path / "infer-state"
+    store.mkdir()
+    state.mkdir()
+    return store, state

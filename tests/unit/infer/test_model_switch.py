@@ -34,25 +34,18 @@ LOGGER = logging.getLogger("test.switch")
 SSD_FRIENDLY = {"detect_labels": "red:0.5", "blur_labels": ""}
 
 
-@pytest.fixture
-def dirs(tmp_path):
-    store, state = tmp_path / "models", tmp_path / "infer-state"
-    store.mkdir()
-    state.mkdir()
-    return store, state
-
-
 def make_settings(dirs, **overrides) -> InferSettings:
     store, state = dirs
     return InferSettings(model_dir=BLAZEFACE_DIR, model_store_dir=store, model_state_dir=state,
                          model_check_interval_s=0.01, **overrides)
 
 
-def offer(store: Path, source: Path, model_bytes: bytes | None = None, from_sha256: str | None = None):
+def offer(store: Path, source: Path, model_bytes: bytes | None = None, from_sha256: str | None = None,
+          **manifest_updates):
     """Stage `source` (optionally with other file contents, manifest sha256/size to match) the updater's way."""
     manifest = json.loads((source / "manifest.json").read_text())
     data = (source / manifest["model_file"]).read_bytes() if model_bytes is None else model_bytes
-    manifest.update(sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
+    manifest.update(sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data), **manifest_updates)
     model = RemoteModel.model_validate({**manifest, "url": "model.tflite"})
     target = store / model.sha256
     target.mkdir()
