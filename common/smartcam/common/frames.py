@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import zmq
 
 from smartcam.common.counters import Counters
-from smartcam.common.transport import MessageReader, make_socket
+from smartcam.common.transport import FRAME_RECEIVER_MAX_BYTES, MessageReader, make_socket
 from smartcam.common.wire import Frame, FrameRequest, encode
 
 # A request may be lost when capture restarts; the consumer asks again after this long.
@@ -91,7 +91,8 @@ class LatestFrameClient:
     """Infer side: a DEALER that asks for the newest frame whenever it is ready for one."""
 
     def __init__(self, context: zmq.Context, endpoint: str, counters: Counters, logger: logging.Logger) -> None:
-        self._socket = make_socket(context, zmq.DEALER, connect=endpoint, send_hwm=4, receive_hwm=4)
+        self._socket = make_socket(context, zmq.DEALER, connect=endpoint, send_hwm=4, receive_hwm=4,
+                                   max_message_bytes=FRAME_RECEIVER_MAX_BYTES)
         self._reader = MessageReader(endpoint, logger, counters)
         self._counters = counters
         self._requested_at: float | None = None

@@ -3,6 +3,11 @@
 Options are chosen for links inside one device: quick reconnects, heartbeats so a killed peer
 is noticed within seconds, no lingering on close, and a receiver that turns bad input into a
 counted, once-logged reject instead of an exception.
+
+Every socket has a maximum inbound message size (ZMQ_MAXMSGSIZE), sized for its role from the
+largest legitimate message plus headroom: ZeroMQ disconnects a peer that announces a bigger part
+before allocating it, so one hostile or broken peer cannot make a receiver allocate gigabytes.
+The limit applies to each part of a multipart message.
 """
 
 from __future__ import annotations
@@ -22,12 +27,30 @@ HEARTBEAT_TIMEOUT_MS = 6_000
 RECONNECT_INTERVAL_MS = 200
 RECONNECT_INTERVAL_MAX_MS = 2_000
 
+# The largest frame side capture accepts (capture's settings: SMARTCAM_FRAME_WIDTH/HEIGHT up to 8192).
+MAX_FRAME_SIDE = 8192
+MAX_BYTES_PER_PIXEL = 3  # RGB24/BGR24; GRAY8 is 1
+# The largest payload part: a full frame at the largest resolution. An event's JPEG (quality <= 95) of
+# such a frame is smaller than its raw pixels, so the same bound covers infer -> uploader.
+LARGEST_IMAGE_BYTES = MAX_FRAME_SIDE * MAX_FRAME_SIDE * MAX_BYTES_PER_PIXEL
+HEADROOM = 1.25
+# Per receiving role: what one part of an inbound message may weigh.
+FRAME_RECEIVER_MAX_BYTES = int(LARGEST_IMAGE_BYTES * HEADROOM)  # infer <- capture: frames
+EVENT_RECEIVER_MAX_BYTES = int(LARGEST_IMAGE_BYTES * HEADROOM)  # uploader <- infer: events with their JPEG
+CONTROL_RECEIVER_MAX_BYTES = 64 * 1024  # capture <- infer (frame requests), infer <- uploader (acks)
+
 
 def make_socket(context: zmq.Context, kind: int, *, bind: str | None = None, connect: str | None = None,
-                send_hwm: int = 1000, receive_hwm: int = 1000) -> zmq.Socket:
-    """Create a socket with the project's options and bind or connect it."""
+                send_hwm: int = 1000, receive_hwm: int = 1000,
+                max_message_bytes: int = CONTROL_RECEIVER_MAX_BYTES) -> zmq.Socket:
+    """Create a socket with the project's options and bind or connect it.
+
+    `max_message_bytes` bounds each inbound part; a peer sending more is disconnected by ZeroMQ.
+    Sockets that receive only small control messages keep the small default.
+    """
     socket = context.socket(kind)
     socket.setsockopt(zmq.LINGER, 0)
+    socket.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
     socket.setsockopt(zmq.SNDHWM, send_hwm)
     socket.setsockopt(zmq.RCVHWM, receive_hwm)
     socket.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_INTERVAL_MS)

@@ -10,10 +10,13 @@ image before handing over to it.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
+from typing import Protocol
 
 from smartcam.common.history import UpdateHistory
+from smartcam.common.logs import OncePerKind
 from smartcam.common.polling import PollSchedule
 from smartcam.common.service import ServiceContext, run_service
 from smartcam.common.settings import SettingsError, load_settings
@@ -46,6 +49,36 @@ class ImagePolling:
         self.next_poll = time.monotonic() + (self._schedule.succeeded() if reached else self._schedule.failed())
 
 
+class Step(Protocol):
+    def step(self) -> None: ...
+
+
+class UpdateRound:
+    """One pass of the loop: model updates, then image updates.
+
+    The model step handles remote input (manifests, files) and runs first at every start, so anything
+    it raises is caught, counted (`loop.failed.<kind>`) and logged once here: a model bug or a hostile
+    manifest must never stop image updates, which are how such a bug gets fixed.
+    """
+
+    def __init__(self, models: Step, images: Step | None, logger: logging.Logger, failures: OncePerKind) -> None:
+        self._models = models
+        self._images = images
+        self._logger = logger
+        self._failures = failures
+
+    def run(self) -> None:
+        try:
+            self._models.step()
+        except Exception as error:  # the loop must outlive any failure of the model step
+            self._failures.report(f"models_{type(error).__name__}",
+                                  f"model updates failed ({type(error).__name__}: {error}); image updates go on, "
+                                  "the model step is retried at its next poll; please report this as a bug",
+                                  logging.ERROR)
+        if self._images is not None:
+            self._images.step()
+
+
 def _heartbeat(ctx: ServiceContext[UpdaterSettings]) -> None:
     ctx.health.working(version=ctx.settings.version, channel=ctx.settings.channel)
 
@@ -56,17 +89,16 @@ def body(ctx: ServiceContext[UpdaterSettings]) -> None:
     ctx.logger.info("smartcam %s on channel %s (camera %s)", settings.version, settings.channel, settings.camera_id)
     state_dir_ready(settings.state_dir)
     history = UpdateHistory(settings.state_dir / "history.json")
-    models = ModelUpdater(settings, history, ctx.logger, ctx.counters)
+    models = ModelUpdater(settings, history, ctx.logger, ctx.counters, heartbeat=lambda: _heartbeat(ctx))
     if not models.enabled:
         ctx.logger.info("model updates off (SMARTCAM_MODEL_MANIFEST_URL is empty)")
     images = ImagePolling(ctx, history) if settings.registry else None
     if images is None:
         ctx.logger.info("image updates off (SMARTCAM_REGISTRY is empty: images are built locally)")
+    loop = UpdateRound(models, images, ctx.logger, OncePerKind(ctx.logger, ctx.counters, "loop.failed"))
     while not ctx.stop.is_set():
         _heartbeat(ctx)
-        models.step()
-        if images is not None:
-            images.step()
+        loop.run()
         until_poll = HEARTBEAT_S if images is None else images.next_poll - time.monotonic()
         ctx.stop.wait(max(0.0, min(HEARTBEAT_S, until_poll)))
 

@@ -37,7 +37,10 @@ class UpdaterSettings(CommonSettings):
     models_dir: Path = Path("/var/lib/smartcam/models")
     # Written by infer (its verdict on each candidate and its active model); read-only here.
     infer_state_dir: Path = Path("/var/lib/smartcam/infer-state")
-    model_download_timeout_s: float = Field(default=60.0, gt=0.0, le=3600.0)
+    # Total time for fetching the manifest, connect to last byte (not per read: a dripping server is cut off).
+    model_manifest_timeout_s: float = Field(default=30.0, gt=0.0, le=600.0)
+    # Total time for one model download, connect to last byte; the updater's health is kept fresh meanwhile.
+    model_download_timeout_s: float = Field(default=900.0, gt=0.0, le=86400.0)
     model_max_mb: int = Field(default=256, ge=1, le=16384)  # refuse manifests announcing bigger files
     model_min_free_mb: int = Field(default=64, ge=0)  # disk left free after a download
     # How long infer may take to load and try a candidate before the attempt counts as failed.

@@ -1,4 +1,8 @@
-"""Download one model file into a directory, checking free disk first and size + sha256 while streaming."""
+"""Download one model file into a directory, checking free disk first and size + sha256 while streaming.
+
+The whole download runs within one deadline (see http.py), so a server that drips bytes cannot hold
+the updater's loop (and with it image updates) for longer than SMARTCAM_MODEL_DOWNLOAD_TIMEOUT_S.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from pathlib import Path
 import requests
 
 from smartcam.updater.models.errors import DownloadFailed, ModelRejected
+from smartcam.updater.models.http import DeadlineExceeded, Heartbeat, stream
 from smartcam.updater.models.remote import RemoteModel
 
 CHUNK_BYTES = 1 << 16
@@ -26,27 +31,33 @@ def check_free_space(directory: Path, needed_bytes: int, reserve_bytes: int) -> 
                              f"{needed_bytes // 2**20} MiB and {reserve_bytes // 2**20} MiB must stay free")
 
 
-def download_file(session: requests.Session, url: str, model: RemoteModel, target: Path, timeout_s: float) -> None:
-    """Stream `url` to `target` (fsynced); raise ModelRejected if it is not exactly the announced file."""
+def download_file(session: requests.Session, url: str, model: RemoteModel, target: Path, deadline_s: float,
+                  *, heartbeat: Heartbeat | None = None) -> None:
+    """Stream `url` to `target` (fsynced) within `deadline_s`; ModelRejected if it is not exactly the announced file."""
     digest = hashlib.sha256()
     size = 0
+    chunks = stream(session, url, deadline_s, CHUNK_BYTES, heartbeat)
     try:
-        with session.get(url, stream=True, timeout=timeout_s) as response:
-            response.raise_for_status()
-            with target.open("wb") as handle:
-                for chunk in response.iter_content(CHUNK_BYTES):
-                    size += len(chunk)
-                    if size > model.size_bytes:
-                        raise ModelRejected(f"model file {url} is larger than the manifest's size_bytes "
-                                            f"{model.size_bytes}; the manifest or the file is wrong")
-                    digest.update(chunk)
-                    handle.write(chunk)
-                handle.flush()
-                os.fsync(handle.fileno())
+        with target.open("wb") as handle:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > model.size_bytes:
+                    raise ModelRejected(f"model file {url} is larger than the manifest's size_bytes "
+                                        f"{model.size_bytes}; the manifest or the file is wrong")
+                digest.update(chunk)
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except DeadlineExceeded:
+        raise DownloadFailed(f"model file {url} did not download within {deadline_s:g}s "
+                             f"({size} of {model.size_bytes} bytes; SMARTCAM_MODEL_DOWNLOAD_TIMEOUT_S); "
+                             "retried at the next poll") from None
     except requests.RequestException as error:
         raise DownloadFailed(f"cannot download model file {url}: {error}") from None
     except OSError as error:
         raise DownloadFailed(f"cannot write model file {target}: {error}") from None
+    finally:
+        chunks.close()
     if size != model.size_bytes:
         raise ModelRejected(f"model file {url} is truncated: {size} bytes, the manifest says {model.size_bytes}")
     if digest.hexdigest() != model.sha256:

@@ -1,10 +1,29 @@
-"""Why a model update did not happen: the three outcomes are recorded differently."""
+"""Why a model update did not happen: the outcomes are recorded differently."""
 
 from __future__ import annotations
 
 
 class ManifestUnavailable(Exception):  # noqa: N818 - reads better at the raise site than ...Error
-    """The channel's manifest cannot be fetched or understood: nothing was attempted, so no history."""
+    """The channel's manifest cannot be fetched (network, HTTP error, deadline): nothing was attempted, no history.
+
+    `kind` names the problem for counting and logging once (`models.problems.<kind>`).
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class ManifestInvalid(Exception):  # noqa: N818
+    """The manifest was fetched but is unusable (too large, not JSON, a bad field): a rejected attempt.
+
+    `digest` (sha256 of the bytes read) identifies this publication, so it is recorded once, not at every poll.
+    """
+
+    def __init__(self, kind: str, message: str, digest: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.digest = digest
 
 
 class ModelRejected(Exception):  # noqa: N818
@@ -12,4 +31,4 @@ class ModelRejected(Exception):  # noqa: N818
 
 
 class DownloadFailed(Exception):  # noqa: N818
-    """A transient problem (network, disk full): recorded as `failed`, retried at the next poll."""
+    """A transient problem (network, disk full, deadline): recorded as `failed`, retried at the next poll."""

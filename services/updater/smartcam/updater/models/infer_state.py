@@ -34,9 +34,13 @@ def read_infer_report(state_dir: Path) -> InferReport | None:
         document = json.loads((state_dir / STATE_NAME).read_text())
     except (FileNotFoundError, ValueError):
         return None
-    active = document.get("active") or {}
-    verdicts = {}
-    for item in document.get("verdicts", []):
-        verdict = Verdict(item["candidate_id"], item["sha256"], item["result"], item["reason"], item.get("replaced"))
-        verdicts[verdict.candidate_id] = verdict
-    return InferReport(active.get("sha256"), verdicts)
+    try:
+        active = document.get("active") or {}
+        verdicts = {}
+        for item in document.get("verdicts", []):
+            verdict = Verdict(str(item["candidate_id"]), str(item["sha256"]), str(item["result"]),
+                              str(item["reason"]), item.get("replaced"))
+            verdicts[verdict.candidate_id] = verdict
+        return InferReport(active.get("sha256"), verdicts)
+    except (AttributeError, KeyError, TypeError):  # damaged or foreign: as if infer had not reported yet
+        return None

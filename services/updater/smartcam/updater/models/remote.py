@@ -1,42 +1,53 @@
 """The channel's remote model manifest: infer's `manifest.json` plus where to get the file.
 
-The updater checks only what it needs to download safely (name, sha256, size, file name, url); the
-rest is passed through unchanged and validated by infer when it loads the model, so the two services
-never disagree about what a valid manifest is.
+The manifest comes from the network, so every field is validated here before anything uses it: the
+file name becomes a path on the models volume, the sizes and hash drive the download, the name goes
+into logs and the history. Fields only infer understands (decoder, input, labels, thresholds,
+decoder_options) are checked for their JSON shape here and in depth by infer when it loads the model;
+unknown fields are refused, as infer refuses them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
-from urllib.parse import urljoin
+from typing import Annotated, Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from smartcam.updater.models.errors import ManifestUnavailable
+from smartcam.updater.models.errors import ManifestInvalid, ManifestUnavailable
+from smartcam.updater.models.http import DeadlineExceeded, Heartbeat, TooLarge, fetch_capped
 
-MAX_MANIFEST_BYTES = 64 * 1024
+MAX_MANIFEST_BYTES = 64 * 1024  # a manifest is a few hundred bytes; anything near this is not a manifest
+MAX_MODEL_BYTES = 16384 * 2**20  # SMARTCAM_MODEL_MAX_MB's ceiling
+MAX_PROBLEMS_SHOWN = 5
+# Letters, digits, '.', '_', '-', starting with a letter or digit: no path separator, NUL, '..' or hidden file.
+SAFE_FILE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._ +-]{0,127}$"
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"  # no control characters (NUL, newlines) in anything logged or stored
+URL_CHARS = r"^[!-~]{1,2048}$"  # printable ASCII without spaces
+URL_SCHEMES = ("http", "https")
+
+Label = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=PRINTABLE)]
 
 
 class RemoteModel(BaseModel):
     """One published model. `url` may be absolute or relative to the manifest's own URL."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    name: str = Field(min_length=1, max_length=128)
+    name: str = Field(pattern=SAFE_NAME)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    size_bytes: int = Field(gt=0)
-    model_file: str = Field(min_length=1)
-    url: str = Field(min_length=1)
-
-    @field_validator("model_file")
-    @classmethod
-    def _plain_file_name(cls, value: str) -> str:
-        if "/" in value or "\\" in value or value in (".", ".."):
-            raise ValueError(f"{value!r} must be a plain file name, not a path")
-        return value
+    size_bytes: int = Field(gt=0, le=MAX_MODEL_BYTES)
+    model_file: str = Field(pattern=SAFE_FILE_NAME)
+    url: str = Field(pattern=URL_CHARS)
+    decoder: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
+    input: dict[str, Any]
+    labels: list[Label] = Field(min_length=1, max_length=1000)
+    thresholds: dict[str, Any]
+    decoder_options: dict[str, Any] = Field(default_factory=dict)
 
     def local_manifest(self) -> dict[str, Any]:
         """The manifest infer reads: everything published except the download location."""
@@ -51,19 +62,42 @@ class RemoteModel(BaseModel):
         return urljoin(manifest_url, self.url)
 
 
-def fetch_remote_model(session: requests.Session, manifest_url: str, timeout_s: float) -> RemoteModel:
-    """GET and validate the manifest, or raise ManifestUnavailable saying what is wrong."""
+def describe(error: ValidationError) -> str:
+    """`field a.b: what is wrong` per problem, the first few only (a hostile manifest can have thousands)."""
+    items = error.errors(include_url=False, include_input=False)
+    shown = "; ".join(f"field {'.'.join(map(str, item['loc'])) or '(top level)'}: {item['msg']}"
+                      for item in items[:MAX_PROBLEMS_SHOWN])
+    return shown if len(items) <= MAX_PROBLEMS_SHOWN else f"{shown}; and {len(items) - MAX_PROBLEMS_SHOWN} more"
+
+
+def parse_manifest(data: bytes, manifest_url: str) -> RemoteModel:
+    """Validate the manifest's bytes, or raise ManifestInvalid naming the fields to fix."""
+    digest = hashlib.sha256(data).hexdigest()
     try:
-        response = session.get(manifest_url, timeout=timeout_s)
-        response.raise_for_status()
-    except requests.RequestException as error:
-        raise ManifestUnavailable(f"cannot fetch model manifest {manifest_url}: {error}") from None
-    if len(response.content) > MAX_MANIFEST_BYTES:
-        raise ManifestUnavailable(f"model manifest {manifest_url} is over {MAX_MANIFEST_BYTES} bytes; "
-                                  "publish a manifest.json, not the model itself")
-    try:
-        return RemoteModel.model_validate_json(response.content)
+        model = RemoteModel.model_validate_json(data)
     except ValidationError as error:
-        problems = "; ".join(f"field {'.'.join(map(str, item['loc'])) or '(top level)'}: {item['msg']}"
-                             for item in error.errors())
-        raise ManifestUnavailable(f"model manifest {manifest_url} is invalid: {problems}") from None
+        raise ManifestInvalid("manifest_invalid", f"model manifest {manifest_url} is invalid: {describe(error)}; "
+                              "fix it and publish it again", digest) from None
+    if urlsplit(model.file_url(manifest_url)).scheme not in URL_SCHEMES:
+        raise ManifestInvalid("manifest_invalid", f"model manifest {manifest_url} is invalid: field url: "
+                              f"{model.url!r} is not http(s); give an http(s) URL or one relative to the manifest",
+                              digest)
+    return model
+
+
+def fetch_remote_model(session: requests.Session, manifest_url: str, deadline_s: float,
+                       heartbeat: Heartbeat | None = None) -> RemoteModel:
+    """GET (within `deadline_s`, at most MAX_MANIFEST_BYTES) and validate the manifest."""
+    try:
+        data = fetch_capped(session, manifest_url, deadline_s, MAX_MANIFEST_BYTES, heartbeat)
+    except DeadlineExceeded:
+        raise ManifestUnavailable("manifest_deadline", f"model manifest {manifest_url} did not arrive within "
+                                  f"{deadline_s:g}s (SMARTCAM_MODEL_MANIFEST_TIMEOUT_S); the server or the "
+                                  "link is too slow") from None
+    except TooLarge as error:
+        raise ManifestInvalid("manifest_too_large", f"model manifest {manifest_url} is over {MAX_MANIFEST_BYTES} "
+                              "bytes; publish the manifest.json there, not the model itself",
+                              hashlib.sha256(error.head).hexdigest()) from None
+    except (requests.RequestException, OSError) as error:
+        raise ManifestUnavailable("manifest", f"cannot fetch model manifest {manifest_url}: {error}") from None
+    return parse_manifest(data, manifest_url)

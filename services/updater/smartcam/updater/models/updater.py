@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import requests
 
@@ -15,7 +16,8 @@ from smartcam.common.counters import Counters
 from smartcam.common.history import UpdateHistory, UpdateRecord, UpdateResult
 from smartcam.common.logs import OncePerKind
 from smartcam.common.model_exchange import Candidate
-from smartcam.updater.models.errors import DownloadFailed, ManifestUnavailable, ModelRejected
+from smartcam.updater.models.errors import DownloadFailed, ManifestInvalid, ManifestUnavailable, ModelRejected
+from smartcam.updater.models.http import bounded_session
 from smartcam.updater.models.infer_state import InferReport, read_infer_report
 from smartcam.updater.models.rejections import Rejections
 from smartcam.updater.models.remote import RemoteModel, fetch_remote_model
@@ -27,13 +29,15 @@ class ModelUpdater:
     """Keeps infer's model at the channel's published model, one candidate at a time."""
 
     def __init__(self, settings: UpdaterSettings, history: UpdateHistory, logger: logging.Logger,
-                 counters: Counters, session: requests.Session | None = None) -> None:
+                 counters: Counters, *, session: requests.Session | None = None,
+                 heartbeat: Callable[[], None] | None = None) -> None:
         self._settings = settings
         self._url = settings.channel_model_manifest_url
         self._history = history
         self._logger = logger
         self._counters = counters
-        self._session = session or requests.Session()
+        self._session = bounded_session(session)
+        self._heartbeat = heartbeat  # called every few seconds while a request runs
         self._store = ModelStore(settings.models_dir)
         self._rejections = Rejections(settings.models_dir, settings.model_retry_rejected_s)
         self._problems = OncePerKind(logger, counters, "models.problems")
@@ -71,11 +75,16 @@ class ModelUpdater:
 
     def _poll(self, report: InferReport) -> None:
         try:
-            model = fetch_remote_model(self._session, self._url, self._settings.model_download_timeout_s)
+            model = fetch_remote_model(self._session, self._url, self._settings.model_manifest_timeout_s,
+                                       self._heartbeat)
         except ManifestUnavailable as error:
-            self._problems.report("manifest", str(error))
+            self._problems.report(error.kind, str(error))
             return
-        self._problems.forget("manifest")
+        except ManifestInvalid as error:
+            self._reject_manifest(error)
+            return
+        for kind in ("manifest", "manifest_deadline", "manifest_invalid", "manifest_too_large"):
+            self._problems.forget(kind)  # a new outage or bad manifest is logged again
         if model.sha256 == report.active_sha256:
             return
         if self._rejections.blocks(model.digest):
@@ -92,7 +101,7 @@ class ModelUpdater:
                 raise ModelRejected(f"model {model.name} is {model.size_bytes} bytes, over SMARTCAM_MODEL_MAX_MB="
                                     f"{settings.model_max_mb}")
             self._store.stage(self._session, model, model.file_url(self._url), settings.model_download_timeout_s,
-                              settings.model_min_free_mb * 2**20)
+                              settings.model_min_free_mb * 2**20, heartbeat=self._heartbeat)
         except ModelRejected as error:
             self._record(model.name, from_sha256, model.sha256, "rejected", str(error))
             self._rejections.add(model.digest)
@@ -104,6 +113,16 @@ class ModelUpdater:
         self._counters.inc("models.offered")
         self._logger.info("model %s (sha256 %s…) downloaded and verified; offered to infer", model.name,
                           model.sha256[:12])
+
+    def _reject_manifest(self, error: ManifestInvalid) -> None:
+        """Count and log once per kind; record in the history once per publication (and again after the retry
+        period), so an hourly poll of the same bad manifest does not flood the history."""
+        self._problems.report(error.kind, str(error), logging.ERROR)
+        if self._rejections.blocks(error.digest):
+            return
+        self._history.append(UpdateRecord("model", "manifest", None, error.digest, "rejected", str(error)))
+        self._counters.inc("models.rejected")
+        self._rejections.add(error.digest)
 
     def _settle(self, candidate: Candidate, report: InferReport | None) -> None:
         """Record infer's verdict on the pending candidate (or its absence after the timeout), then tidy up."""
