@@ -47,9 +47,9 @@ def run_command(command: Command, timeout_s: float, tail_chars: int) -> CommandR
                 command.args, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
                 env=environment, cwd="/", start_new_session=True,
             )
-        except OSError as error:
+        except (OSError, ValueError) as error:  # ValueError: a NUL byte in an argument
             return CommandResult(command.text, None, False, time.monotonic() - started, "",
-                                 f"cannot start {command.args[0]!r}: {error.strerror}")
+                                 f"cannot start {command.args[0]!r}: {getattr(error, 'strerror', None) or error}")
         timed_out = False
         try:
             exit_code: int | None = process.wait(timeout=timeout_s)
