@@ -123,7 +123,7 @@ class CmdsService:
         return parsed
 
     def _run_due(self, parsed: ParsedFile, now: float) -> None:
-        due_entries: list[tuple[float, Entry]] = []
+        due_entries: list[tuple[float, Entry, float | None]] = []
         for entry in parsed.entries:
             record = self._ledger.get(entry.key)
             decision = decide(entry, record, now, self._settings.catch_up_window_s, self._ledger.lost_before)
