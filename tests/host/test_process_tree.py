@@ -69,8 +69,8 @@ def test_a_command_that_ends_in_time_leaves_its_daemon_alone(tmp_path, sleep_tok
 
 
 def test_where_systemd_runs_each_command_gets_its_own_scope_unit():
-    argv = scope_argv(["/bin/sh", "-c", "apt-get update"], "smartcam-cmd-0123456789ab.scope")
-    assert argv == ["systemd-run", "--scope", "--quiet", "--collect", "--unit=smartcam-cmd-0123456789ab.scope",
+    argv = scope_argv(["/bin/sh", "-c", "apt-get update"], "smartcam-cmd-0123456789ab")
+    assert argv == ["systemd-run", "--scope", "--quiet", "--collect", "--unit=smartcam-cmd-0123456789ab",
                     "--", "/bin/sh", "-c", "apt-get update"]
     if not Path("/run/systemd/system").is_dir():
         assert uses_systemd_scope() is False

@@ -62,7 +62,7 @@ def run_command(command: Command, timeout_s: float, tail_chars: int) -> CommandR
     command_id = uuid.uuid4().hex[:12]
     environment = {"PATH": _SAFE_PATH, "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive", "HOME": "/root",
                    _MARKER: command_id}
-    unit = f"smartcam-cmd-{command_id}.scope" if uses_systemd_scope() else None
+    unit = f"smartcam-cmd-{command_id}" if uses_systemd_scope() else None
     args = command.args
     if unit is not None:
         if (missing := _missing_program(args[0])) is not None:
@@ -107,7 +107,7 @@ def _kill_tree(process: subprocess.Popen[bytes], marker: bytes, unit: str | None
     if unit is not None:
         # The cgroup holds even what left the tree and scrubbed its environment.
         for action in (["kill", "--signal=SIGKILL"], ["stop"]):
-            subprocess.run(["systemctl", *action, unit], capture_output=True, timeout=_SYSTEMCTL_TIMEOUT_S,
+            subprocess.run(["systemctl", *action, f"{unit}.scope"], capture_output=True, timeout=_SYSTEMCTL_TIMEOUT_S,
                            check=False)
     process.wait()
 
