@@ -55,3 +55,24 @@ def test_cron_is_evaluated_in_utc():
     daily = entry("0 3 * * * @ true")
     due = decide(daily, record(at("2026-06-01T00:00:00")), at("2026-06-01T03:00:30"), HOUR)
     assert due.due == at("2026-06-01T03:00:00")
+
+
+def test_clock_back_rebases_a_cron_entry_to_now_and_keeps_the_future_time_as_high_water():
+    every_ten = entry("*/10 * * * * @ true")
+    ahead = record(at("2027-06-01T03:00:00"))
+    back = decide(every_ten, ahead, at("2026-06-01T03:05:00"), HOUR)
+    assert (back.action, back.due, back.high_water) == (Action.REBASE, at("2026-06-01T03:05:00"),
+                                                        at("2027-06-01T03:00:00"))
+    rebased = Record("x", 1, back.due, "done", back.due, None, back.high_water)
+    due = decide(every_ten, rebased, at("2026-06-01T03:10:00"), HOUR)
+    assert (due.action, due.due, due.high_water) == (Action.RUN, at("2026-06-01T03:10:00"), at("2027-06-01T03:00:00"))
+    past_it = Record("x", 1, at("2027-06-01T02:50:00"), "done", 0, None, at("2027-06-01T03:00:00"))
+    assert decide(every_ten, past_it, at("2027-06-01T03:05:00"), HOUR).action is Action.WAIT
+    assert decide(every_ten, past_it, at("2027-06-01T03:10:00"), HOUR).high_water is None
+
+
+def test_a_one_shot_without_record_due_before_a_lost_ledger_is_skipped_not_run():
+    one_shot = entry(f"{int(at('2026-06-01T03:00:00'))} @ true")
+    lost = at("2026-06-01T03:10:00")
+    assert decide(one_shot, None, at("2026-06-01T03:20:00"), HOUR, lost).action is Action.SKIP_LOST
+    assert decide(one_shot, None, at("2026-06-01T03:20:00"), HOUR, at("2026-06-01T02:00:00")).action is Action.RUN

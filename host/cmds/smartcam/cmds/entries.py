@@ -5,6 +5,12 @@ five-field cron expression evaluated in UTC (recurring). A COMMAND is split into
 shell quoting and run without a shell, unless it starts with `sh:`, in which case the rest of it is
 given to `/bin/sh -c`. A lone `@` always separates commands. `#` starts a comment line.
 
+Lines are split on `\n` only (a `\r` right before it is tolerated), so line numbers are the ones an
+editor shows. Any other control or invisible formatting character (NUL, a lone CR, form feed, U+2028,
+the bidirectional overrides...) makes its line a problem, comment lines included: such a character
+can make a line look different from what runs. Tab is the one allowed. A UTF-8 byte-order mark at the
+very start is dropped.
+
 Parsing never raises on bad input: each bad line becomes a `Problem` with its line number, so the
 valid lines still run and the operator sees exactly what to fix.
 """
@@ -14,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shlex
+import unicodedata
 from dataclasses import dataclass
 
 from croniter import croniter
@@ -23,6 +30,13 @@ _SEPARATOR = re.compile(r"(?:^|\s)@(?=\s|$)")
 _CRON_FIELDS = 5
 # Epochs above this are almost surely milliseconds (year 5138 in seconds).
 _MAX_EPOCH = 10**11
+_BYTE_ORDER_MARK = "\ufeff"
+_ALLOWED_CONTROLS = frozenset("\t")
+# Cc: C0/C1 controls (NUL, CR, FF, VT, NEL...); Cf: invisible formatting (bidi overrides and isolates,
+# zero-width characters, a byte-order mark inside the text); Zl/Zp: U+2028/U+2029; Cs: lone surrogates.
+_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+_CONTROL_NAMES = {0x00: "NUL", 0x08: "BACKSPACE", 0x0B: "VERTICAL TAB", 0x0C: "FORM FEED",
+                  0x0D: "CARRIAGE RETURN not ending the line", 0x1B: "ESCAPE", 0x7F: "DELETE", 0x85: "NEXT LINE"}
 
 
 @dataclass(frozen=True)
@@ -80,11 +94,13 @@ def parse(text: str) -> ParsedFile:
     entries: list[Entry] = []
     problems: list[Problem] = []
     first_line_of: dict[str, int] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
+    for number, raw in enumerate(text.removeprefix(_BYTE_ORDER_MARK).split("\n"), start=1):
+        content = raw.removesuffix("\r")  # CRLF line ends are fine; a CR elsewhere is a problem
+        line = content.strip()
         try:
+            _reject_hidden_characters(content)
+            if not line or line.startswith("#"):
+                continue
             entry = parse_line(line, number)
         except _LineError as error:
             problems.append(Problem(number, str(error)))
@@ -96,6 +112,17 @@ def parse(text: str) -> ParsedFile:
         first_line_of[entry.key] = number
         entries.append(entry)
     return ParsedFile(tuple(entries), tuple(problems))
+
+
+def _reject_hidden_characters(line: str) -> None:
+    """A character that renders as nothing (or moves text around) hides what the line runs: refuse it."""
+    for column, character in enumerate(line, start=1):
+        if character in _ALLOWED_CONTROLS or unicodedata.category(character) not in _FORBIDDEN_CATEGORIES:
+            continue
+        code = ord(character)
+        name = _CONTROL_NAMES.get(code) or unicodedata.name(character, "control character")
+        raise _LineError(f"column {column}: hidden character U+{code:04X} ({name}); remove it: it can make "
+                         "the line look different from what runs (tab is the only one allowed in a line)")
 
 
 def parse_line(line: str, number: int) -> Entry:
@@ -115,7 +142,7 @@ def _parse_schedule(schedule: str) -> tuple[int | None, str | None]:
         raise _LineError("empty schedule before '@'; write an epoch (e.g. 1767225600) or a cron expression")
     if len(fields) == 1:
         token = fields[0]
-        if not token.isdigit():
+        if not (token.isascii() and token.isdigit()):  # int() refuses some Unicode digits, e.g. "²"
             raise _LineError(f"bad epoch {token!r}: expected whole seconds since 1970 UTC, e.g. 1767225600 "
                              "(or a five-field cron expression)")
         epoch = int(token)

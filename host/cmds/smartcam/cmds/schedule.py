@@ -2,6 +2,15 @@
 
 Only the latest due time is ever run: due times missed while the device was off collapse into one
 run (if the latest is within the catch-up window) or one logged skip (if it is older).
+
+The clock is not trusted to only move forward (a device without a real-time clock, a bad time source):
+- A forward jump cannot be told from a device that was off: it is treated the same way.
+- A recurring entry whose last handled due time is in the future of now (the clock went back) is
+  re-based to now: its next due time after now runs; it does not wait for the future date. That date
+  is kept as `high_water`: if the clock moves past it again, due times up to it do not run again.
+- A one-shot entry skipped as too old by a clock that has since gone back (the skip was decided at a
+  time in the future of now) is decided again, so it runs at its time once the clock is right.
+- A one-shot entry that ran stays run, whatever the clock does.
 """
 
 from __future__ import annotations
@@ -24,6 +33,8 @@ class Action(Enum):
     BASELINE = "baseline"  # a recurring entry seen for the first time: count its due times from now
     RUN = "run"
     SKIP_STALE = "skip_stale"  # due, but longer ago than the catch-up window
+    SKIP_LOST = "skip_lost"  # due before the ledger was lost: it may already have run
+    REBASE = "rebase"  # the clock went back before the entry's last due time: count from now
 
 
 @dataclass(frozen=True)
@@ -31,22 +42,34 @@ class Decision:
     action: Action
     due: float | None = None
     missed: int = 0  # earlier due times collapsed into this one (never run separately)
+    high_water: float | None = None  # to keep in the entry's record (see the module doc)
 
 
-def decide(entry: Entry, record: Record | None, now: float, catch_up_window_s: float) -> Decision:
+def decide(entry: Entry, record: Record | None, now: float, catch_up_window_s: float,
+           lost_before: float | None = None) -> Decision:
+    """What to do with `entry` at `now`; `lost_before`: the ledger was lost then (see ledger.py)."""
     if entry.epoch is not None:
         due = float(entry.epoch)
+        if record is not None and record.state == "skipped" and record.updated_at > now:
+            record = None  # skipped by a clock that has since gone back: decide again
         if due > now or (record is not None and record.last_due >= due):
             return Decision(Action.WAIT)
-        missed = 0
+        if record is None and lost_before is not None and due <= lost_before:
+            return Decision(Action.SKIP_LOST, due=due)
+        missed, high_water = 0, None
     else:
         if record is None:
             return Decision(Action.BASELINE, due=now)
-        due, missed = _latest_cron_due(entry.cron or "", record.last_due, now)
+        if record.last_due > now:
+            return Decision(Action.REBASE, due=now, high_water=max(record.last_due, record.high_water or 0.0))
+        after, high_water = record.last_due, record.high_water
+        if high_water is not None and now >= high_water:
+            after, high_water = max(after, high_water), None  # the clock is past it again: it is spent
+        due, missed = _latest_cron_due(entry.cron or "", after, now)
         if due is None:
-            return Decision(Action.WAIT)
+            return Decision(Action.WAIT, high_water=high_water)
     action = Action.RUN if now - due <= catch_up_window_s else Action.SKIP_STALE
-    return Decision(action, due=due, missed=missed)
+    return Decision(action, due=due, missed=missed, high_water=high_water)
 
 
 def _latest_cron_due(expression: str, after: float, now: float) -> tuple[float | None, int]:

@@ -11,26 +11,27 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from smartcam.cmds.entries import Command, Entry, ParsedFile, parse
-from smartcam.cmds.ledger import Ledger, LedgerError, Record
+from smartcam.cmds.ledger import Ledger, LoadReport, Record
 from smartcam.cmds.runner import CommandResult, run_command
-from smartcam.cmds.schedule import Action, decide
+from smartcam.cmds.schedule import Action, Decision, decide
 from smartcam.cmds.settings import CmdsSettings
 from smartcam.cmds.signature import SignatureError, verify
 from smartcam.cmds.source import FetchError, fetch
 from smartcam.cmds.status import recent_results, write_status
 from smartcam.common.counters import Counters
 from smartcam.common.logs import OncePerKind
-from smartcam.common.service import FatalError
 
 RunCommand = Callable[[Command, float, int], CommandResult]
 
 
 class CmdsService:
     def __init__(self, settings: CmdsSettings, logger: logging.Logger, counters: Counters,
-                 stop: threading.Event | None = None, run: RunCommand = run_command) -> None:
+                 stop: threading.Event | None = None, run: RunCommand = run_command,
+                 *, now: float | None = None) -> None:
         self._settings = settings
         self._log = logger
         self._counters = counters
@@ -40,11 +41,32 @@ class CmdsService:
         self._source = settings.resolved_source()
         self._poll: dict[str, Any] = {"at": None, "ok": None, "error": None}
         self._file: dict[str, Any] = {"sha256": None, "entries": 0, "problems": []}
+        self._ledger_once = OncePerKind(logger, counters, "ledger")
+        self._ledger, report = Ledger.open(settings.ledger_file, settings.installed_marker_file,
+                                           time.time() if now is None else now)
+        self._ledger_status: dict[str, Any] = {"loaded_from": report.source, "lost_before": None,
+                                               "damaged": report.damaged, "problems": []}
+        self._report_load(report)
         try:
-            self._ledger = Ledger.load(settings.ledger_file)
-        except LedgerError as error:
-            raise FatalError(str(error)) from None
-        self._report_interrupted()
+            self._report_interrupted()
+        except OSError as error:
+            self._ledger_problem("unwritable", f"cannot write the ledger {settings.ledger_file}: {error}")
+
+    def _ledger_problem(self, kind: str, message: str) -> None:
+        """Counted, logged once per kind, and kept (the last few) in the status file."""
+        self._ledger_once.report(kind, message, logging.ERROR)
+        self._ledger_status["problems"] = [*self._ledger_status["problems"], message][-5:]
+
+    def _report_load(self, report: LoadReport) -> None:
+        for problem in report.problems:
+            self._ledger_problem("damaged" if "damaged" in problem else "unwritable", problem)
+        if report.source == "backup":
+            self._ledger_problem("restored_from_backup", f"the ledger {self._settings.ledger_file} was missing "
+                                 "or damaged; continued from its backup copy, nothing is lost")
+        elif report.source == "lost":
+            self._ledger_problem("lost", f"the ledger {self._settings.ledger_file} and its backup are lost; "
+                                 "one-shot entries due before now are skipped, not run (they may already have "
+                                 "run; re-issue one with a new time if it must run), recurring ones count from now")
 
     @property
     def last_error(self) -> str | None:
@@ -54,6 +76,12 @@ class CmdsService:
         """Fetch and verify the file, then run what is due; always ends by rewriting the status file."""
         now = time.time() if now is None else now
         self._poll = {"at": now, "ok": False, "error": None}
+        try:
+            for problem in self._ledger.repair():
+                self._ledger_problem("changed_on_disk", problem)
+            self._ledger.rebase_lost_before(now)
+        except OSError as error:
+            self._ledger_problem("unwritable", f"cannot write the ledger {self._settings.ledger_file}: {error}")
         try:
             parsed = self._fetch_verified_file()
         except (FetchError, SignatureError) as error:
@@ -95,37 +123,51 @@ class CmdsService:
         return parsed
 
     def _run_due(self, parsed: ParsedFile, now: float) -> None:
-        due_entries: list[tuple[float, Entry]] = []
+        due_entries: list[tuple[float, Entry, float | None]] = []
         for entry in parsed.entries:
             record = self._ledger.get(entry.key)
-            decision = decide(entry, record, now, self._settings.catch_up_window_s)
+            decision = decide(entry, record, now, self._settings.catch_up_window_s, self._ledger.lost_before)
             if decision.action is Action.BASELINE:
                 self._ledger.put(entry.key, Record(entry.text, entry.line, now, "baseline", now))
+            elif decision.action is Action.REBASE and record is not None:
+                self._once.report("clock_went_back", f"line {entry.line}: its last due time {record.last_due:.0f} "
+                                  f"is in the future of now ({now:.0f}): the clock went back; counting its due "
+                                  "times from now", logging.WARNING)
+                self._ledger.put(entry.key, replace(record, last_due=now, high_water=decision.high_water))
+            elif decision.action is Action.SKIP_LOST and decision.due is not None:
+                self._skip(entry, decision, now, "due before the ledger was lost; it may already have run, so it "
+                                                 "is not run again (re-issue it with a new time if it must run)")
             elif decision.action is Action.SKIP_STALE and decision.due is not None:
-                self._skip_stale(entry, decision.due, decision.missed, now)
+                self._skip_stale(entry, decision, now)
             elif decision.action is Action.RUN and decision.due is not None:
                 if decision.missed:
                     self._counters.inc("missed_collapsed", decision.missed)
                     self._log.warning("line %d: %d earlier due times were missed (device off or offline); "
                                       "running the latest one once", entry.line, decision.missed)
-                due_entries.append((decision.due, entry))
-        for due, entry in sorted(due_entries, key=lambda item: (item[0], item[1].line)):
+                due_entries.append((decision.due, entry, decision.high_water))
+        for due, entry, high_water in sorted(due_entries, key=lambda item: (item[0], item[1].line)):
             if self._stop.is_set():
                 return
-            self._run_entry(entry, due)
+            self._run_entry(entry, due, high_water)
 
-    def _skip_stale(self, entry: Entry, due: float, missed: int, now: float) -> None:
-        age_h = (now - due) / 3600
+    def _skip_stale(self, entry: Entry, decision: Decision, now: float) -> None:
+        age_h = (now - (decision.due or now)) / 3600
         window_h = self._settings.catch_up_window_s / 3600
-        reason = (f"due {age_h:.1f} h ago, older than the catch-up window of {window_h:.1f} h "
-                  "(SMARTCAM_CATCH_UP_WINDOW_S)")
-        self._counters.inc("skipped_stale", 1 + missed)
-        self._log.warning("line %d skipped, not run: %s: %s", entry.line, reason, entry.text)
-        self._ledger.put(entry.key, Record(entry.text, entry.line, due, "skipped", now, {"reason": reason}))
+        self._counters.inc("skipped_stale", 1 + decision.missed)
+        self._skip(entry, decision, now, f"due {age_h:.1f} h ago, older than the catch-up window of {window_h:.1f} "
+                                         "h (SMARTCAM_CATCH_UP_WINDOW_S)")
 
-    def _run_entry(self, entry: Entry, due: float) -> None:
+    def _skip(self, entry: Entry, decision: Decision, now: float, reason: str) -> None:
+        if decision.action is Action.SKIP_LOST:
+            self._counters.inc("skipped_ledger_lost")
+        self._log.warning("line %d skipped, not run: %s: %s", entry.line, reason, entry.text)
+        # `updated_at` is the decision time: if the clock later goes back before it, the skip is decided again.
+        self._ledger.put(entry.key, Record(entry.text, entry.line, decision.due or now, "skipped", now,
+                                           {"reason": reason}, decision.high_water))
+
+    def _run_entry(self, entry: Entry, due: float, high_water: float | None) -> None:
         # Durable before anything runs: a reboot inside a command must not make it run again.
-        self._ledger.put(entry.key, Record(entry.text, entry.line, due, "started", time.time()))
+        self._ledger.put(entry.key, Record(entry.text, entry.line, due, "started", time.time(), None, high_water))
         self._log.info("line %d due at %.0f: running %d command(s)", entry.line, due, len(entry.commands))
         results: list[CommandResult] = []
         for command in entry.commands:
@@ -144,7 +186,8 @@ class CmdsService:
         state = "failed" if failed else ("interrupted" if not_run else "done")
         self._counters.inc(f"entries_{state}")
         self._ledger.put(entry.key, Record(entry.text, entry.line, due, state, time.time(),
-                                           {"commands": [r.to_json() for r in results], "not_run": not_run}))
+                                           {"commands": [r.to_json() for r in results], "not_run": not_run},
+                                           high_water))
 
     def _log_result(self, entry: Entry, result: CommandResult) -> None:
         self._counters.inc("commands_ok" if result.ok else "commands_failed")
@@ -168,5 +211,6 @@ class CmdsService:
         write_status(self._settings.status_file, {
             "service": "cmds", "channel": self._settings.channel, "source": self._source,
             "poll": self._poll, "file": self._file, "recent": recent_results(self._ledger.records()),
+            "ledger": dict(self._ledger_status, lost_before=self._ledger.lost_before),
             "counters": self._counters.snapshot(),
         })

@@ -64,5 +64,10 @@ class CmdsSettings(CommonSettings):
         return self.state_dir / "ledger.json"
 
     @property
+    def installed_marker_file(self) -> Path:
+        """Written at the service's first-ever start: tells a lost ledger from a new device."""
+        return self.state_dir / "installed_at"
+
+    @property
     def status_file(self) -> Path:
         return self.state_dir / "status.json"

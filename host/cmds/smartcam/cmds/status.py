@@ -7,6 +7,9 @@ Fields (all times are seconds since 1970, UTC):
 - `recent`: the last results, newest first: `line`, `entry`, `due`, `state` (done, failed, skipped,
   interrupted), `updated_at`, and for runs `result.commands`, each with `command`, `exit_code`,
   `timed_out`, `duration_s`, `output_tail`, `error`.
+- `ledger`: how the ledger was found at start: `loaded_from` (ledger, backup, new, lost), `lost_before`
+  (one-shot entries due before it without a record are skipped, never run), `damaged` (copies set aside
+  as `*.damaged`), `problems` (the last few damage or write problems).
 - `counters`: running totals (runs, failures, skips, rejected files, bad lines...) since start.
 """
 
