@@ -1,6 +1,7 @@
 """Hostile input from the pipeline and from the REST target: the delivery loop survives it, item by item."""
 
 import logging
+import socket
 import threading
 import time
 from datetime import UTC, datetime
@@ -188,3 +189,66 @@ def test_a_dripped_reply_ends_at_the_attempt_deadline_and_is_retried(hostile_tar
     assert queue.figures().retried == 1
     assert counters.get("delivery.outage") == 1
     assert "SMARTCAM_ATTEMPT_DEADLINE_S" in deliverer.errors.snapshot()[0]["error"]
+
+
+def test_replies_within_the_cap_keep_the_connection_for_the_next_upload(start_delivery, make_event, wait_until):
+    """Reading replies under a cap and a deadline must not cost keep-alive (a TLS handshake per upload on 2G)."""
+    peers = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            peers.append(self.client_address)
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"z" * 1000)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        queue, _ = start_delivery(f"http://127.0.0.1:{server.server_address[1]}/events")
+        for n in range(3):
+            queue.put(make_event(n))
+        assert wait_until(delivered(queue, 3))
+        assert len(peers) == 3
+        assert len(set(peers)) == 1  # one connection for all three
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_dripped_tls_handshake_ends_at_the_attempt_deadline(start_delivery, make_event, wait_until):
+    """The server accepts, announces a 16 kB TLS record and drips it; the 5 s timeouts are not what ends it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def drip():
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(4096)  # the ClientHello
+            connection.sendall(b"\x16\x03\x03\x40\x00")  # a handshake record of 16 kB follows... slowly
+            while not stop.wait(0.2):
+                try:
+                    connection.sendall(b"\x00")
+                except OSError:
+                    return  # the uploader hung up
+
+    threading.Thread(target=drip, daemon=True).start()
+    try:
+        queue, deliverer = start_delivery(f"https://127.0.0.1:{listener.getsockname()[1]}/events", tls_verify=False,
+                                          connect_timeout_s=5.0, read_timeout_s=5.0, attempt_deadline_s=1.0,
+                                          backoff_base_s=30.0, backoff_cap_s=30.0)
+        queue.put(make_event(1))
+        assert wait_until(lambda: deliverer.last_error is not None, timeout_s=15)
+        assert "SMARTCAM_ATTEMPT_DEADLINE_S" in deliverer.last_error
+        assert queue.figures().queued == 1  # kept for the retry
+    finally:
+        stop.set()
+        listener.close()

@@ -2,9 +2,10 @@
 
 Socket timeouts bound each read, not the exchange: one byte every few seconds never trips a 60 s
 read timeout, and one attempt can then last for minutes (a dripped status line, headers or body).
-While an attempt runs under `AttemptDeadline`, the connection that carries it registers itself
-(`DeadlineAdapter` makes the session's connections do so); when the deadline passes, a timer shuts
-that socket down, the blocked read or write fails at once, and the attempt counts as failed.
+While an attempt runs under `AttemptDeadline`, the socket that carries it registers itself (a new
+one as soon as it is connected, so a dripped TLS handshake is covered too; a kept-alive one when it
+is reused; `DeadlineAdapter` makes the session's connections do so). When the deadline passes, a
+timer shuts that socket down, the blocked read or write fails at once, and the attempt counts as failed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -33,7 +35,7 @@ class AttemptDeadline:
         self.seconds = seconds
         self.expired = False
         self._lock = threading.Lock()
-        self._connection: HTTPConnection | None = None
+        self._find_socket: Callable[[], socket.socket | None] = lambda: None
         self._done = False
         self._timer: threading.Timer | None = None
         self._deadline = 0.0
@@ -55,10 +57,10 @@ class AttemptDeadline:
             if self._timer is not None:
                 self._timer.cancel()
 
-    def watch(self, connection: HTTPConnection) -> None:
-        """The connection now carrying this attempt (called from its `request`)."""
+    def watch(self, find_socket: Callable[[], socket.socket | None]) -> None:
+        """Where to find the socket now carrying this attempt (None while it is not connected yet)."""
         with self._lock:
-            self._connection = connection
+            self._find_socket = find_socket
 
     def _arm(self, delay: float) -> None:
         self._timer = threading.Timer(delay, self._expire)
@@ -70,7 +72,7 @@ class AttemptDeadline:
             if self._done:
                 return
             self.expired = True
-            sock = self._connection.sock if self._connection is not None else None
+            sock = self._find_socket()
             if sock is None:  # not connected yet (the connect timeout bounds that): try again shortly
                 self._arm(_RECHECK_S)
                 return
@@ -80,22 +82,31 @@ class AttemptDeadline:
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-def _register(connection: HTTPConnection) -> None:
+def _register(find_socket: Callable[[], socket.socket | None]) -> None:
     attempt = getattr(_current, "attempt", None)
     if attempt is not None:
-        attempt.watch(connection)
+        attempt.watch(find_socket)
 
 
-class _WatchedHTTPConnection(HTTPConnection):
+class _Watched(HTTPConnection):
+    """Registers the TCP socket when it is made (before any TLS handshake), and on each request."""
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _register(lambda: sock)
+        return sock
+
     def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        _register(self)
+        _register(lambda: self.sock)
         super().request(*args, **kwargs)
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        _register(self)
-        super().request(*args, **kwargs)
+class _WatchedHTTPConnection(_Watched):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
 
 
 class _WatchedHTTPConnectionPool(HTTPConnectionPool):
