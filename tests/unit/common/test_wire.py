@@ -1,11 +1,15 @@
 """Wire protocol: round trips, zero-copy payloads, and every kind of malformed input."""
 
 import json
+import time
 from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+import zmq
 
+from smartcam.common.counters import Counters
+from smartcam.common.frames import LatestFrameClient, LatestFrameServer
 from smartcam.common.wire import (
     Ack,
     Detection,
@@ -169,3 +173,26 @@ def test_times_within_the_documented_range_are_accepted(moment):
 def test_ids_in_the_documented_charset_are_accepted(value):
     decoded = decode([header(**{**GOOD_EVENT, "event_id": value, "camera_id": value}), b"jpg"])
     assert (decoded.event_id, decoded.camera_id) == (value, value)
+
+
+def test_capture_survives_a_forged_frame_with_an_overflowing_time(zmq_context, counters, logger, free_port):
+    """Sent to capture's frame server, this once raised OverflowError out of `serve` and ended capture."""
+    endpoint = f"tcp://127.0.0.1:{free_port}"
+    server = LatestFrameServer(zmq_context, endpoint, counters, logger)
+    intruder = zmq_context.socket(zmq.DEALER)
+    intruder.connect(endpoint)
+    forged = {**GOOD_FRAME, "captured_at": "9999-12-31T23:59:59-23:59"}
+    intruder.send_multipart([json.dumps({"smartcam": 1, **forged}).encode(), bytes(12)])
+    client = LatestFrameClient(zmq_context, endpoint, Counters(), logger)
+    frame, _ = make_frame()
+    server.offer(frame)
+    got = None
+    deadline = time.monotonic() + 5
+    while got is None and time.monotonic() < deadline:
+        server.serve(0.05)
+        got = client.next_frame(0.05)
+    assert got is not None  # still serving
+    assert counters.get("rejected.bad_time") == 1
+    intruder.close(0)
+    client.close()
+    server.close()
