@@ -179,6 +179,8 @@ class Deliverer:
         except OSError as error:
             self._queue.mark_lost(item.event_id, f"its stored image cannot be read: {error}")
             return None
+        except Exception as error:  # a damaged row (say, no body file name): no retry can help
+            return Outcome(Verdict.DEAD_LETTER, f"cannot find its stored image: {error!r}")
         try:
             body = payloads.build(self._settings.payload_format, item.description, image)
         except Exception as error:  # a damaged stored description: no retry can help
