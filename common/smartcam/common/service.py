@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,9 +55,12 @@ def run_service(
     counters = Counters()
     health = HealthReporter(health_path, name, counters)
     stop = threading.Event()
+    # Set only by a signal: the body sets `stop` itself when it winds down, which must not cut the hold short.
+    signalled = threading.Event()
 
     def _on_signal(signum: int, _frame: FrameType | None) -> None:
         logger.info("received %s, stopping", signal.Signals(signum).name)
+        signalled.set()
         stop.set()
 
     signal.signal(signal.SIGTERM, _on_signal)
@@ -68,9 +72,16 @@ def run_service(
     except (SettingsError, FatalError) as error:
         logger.error("cannot run: %s", error)
         health.failing(str(error))
-        stop.wait(_fatal_hold_s(logger))
+        _hold(signalled, _fatal_hold_s(logger))
         return EXIT_FATAL
     return 0
+
+
+def _hold(signalled: threading.Event, seconds: float) -> None:
+    """Stay up `seconds` so the healthcheck can report the reason, unless SIGTERM/SIGINT asks to stop now."""
+    deadline = time.monotonic() + seconds
+    while not signalled.is_set() and (remaining := deadline - time.monotonic()) > 0:
+        signalled.wait(min(remaining, 1.0))  # short waits: the main thread runs signal handlers between them
 
 
 def _fatal_hold_s(logger: logging.Logger) -> float:

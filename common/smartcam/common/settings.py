@@ -14,6 +14,8 @@ from typing import Annotated, TypeVar
 from pydantic import AfterValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from smartcam.common.wire import ID_RULE, valid_id
+
 ENV_PREFIX = "SMARTCAM_"
 CHANNELS = ("master", "devrelease", "release")
 _CHANNEL_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -47,6 +49,14 @@ class CommonSettings(BaseSettings):
     channel: str = "master"
     log_level: str = "INFO"
     health_file: Path = Path("/run/smartcam/health.json")
+
+    @field_validator("camera_id")
+    @classmethod
+    def _camera_id_fits_the_wire(cls, value: str) -> str:
+        """Every frame and event carries it; receivers reject ids outside the wire protocol's charset."""
+        if not valid_id(value):
+            raise ValueError(f"a camera id is {ID_RULE}, e.g. smartcam-0123abcd")
+        return value
 
     @field_validator("channel")
     @classmethod

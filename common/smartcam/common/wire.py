@@ -11,12 +11,18 @@ foreign and rejected. Messages:
 
 `decode` never raises anything but `WireError`, whose `kind` is a short stable label used to count
 and log rejects once per kind.
+
+What comes off the wire ends up in HTTP headers, file names, logs and sort keys, so it is bounded
+here, where it enters: event and camera ids match `ID_PATTERN` (ASCII letters, digits and `._:-`,
+1-128 characters; kind `bad_id`), times lie in [`TIME_MIN`, `TIME_MAX`) UTC (kind `bad_time`),
+scores and boxes are finite numbers, and the content type is a plain `type/subtype`.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +34,15 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 MAGIC_KEY = "smartcam"
 MAX_HEADER_BYTES = 64 * 1024
+
+# Event and camera ids: safe in HTTP headers, file names and log lines (infer's are uuid4 hex).
+ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+ID_RULE = "1-128 characters from A-Z a-z 0-9 . _ : -"
+# Capture times outside this range are rejected: a camera's clock is never there, and far-off
+# years overflow date arithmetic (9999-12-31T23:59:59-23:59 is past year 9999 in UTC).
+TIME_MIN = datetime(2000, 1, 1, tzinfo=UTC)
+TIME_MAX = datetime(2100, 1, 1, tzinfo=UTC)
+_CONTENT_TYPE = re.compile(r"[A-Za-z0-9.+-]{1,64}/[A-Za-z0-9.+-]{1,64}")
 
 # Bytes per pixel for each pixel format; frames are tightly packed (no row padding).
 PIXEL_FORMATS: dict[str, int] = {"RGB24": 3, "BGR24": 3, "GRAY8": 1}
@@ -189,15 +204,34 @@ def _require(header: dict[str, Any], name: str, kinds: type | tuple[type, ...]) 
     return value
 
 
+def valid_id(value: object) -> bool:
+    """Whether `value` is an id as the wire protocol allows it (`ID_PATTERN`)."""
+    return isinstance(value, str) and ID_PATTERN.fullmatch(value) is not None
+
+
+def _require_id(header: dict[str, Any], name: str) -> str:
+    value = _require(header, name, str)
+    if not valid_id(value):
+        raise WireError("bad_id", f"{name} {value[:140]!r} is not {ID_RULE}")
+    return value
+
+
 def _parse_time(header: dict[str, Any]) -> datetime:
     text = _require(header, "captured_at", str)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as error:
-        raise WireError("bad_field", f"captured_at {text!r} is not ISO-8601") from error
+        raise WireError("bad_field", f"captured_at {text[:64]!r} is not ISO-8601") from error
     if moment.tzinfo is None:
         raise WireError("bad_field", f"captured_at {text!r} has no time zone")
-    return moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        moment = TIME_MAX  # beyond the year 9999 in UTC: out of range below
+    if not TIME_MIN <= moment < TIME_MAX:
+        raise WireError("bad_time", f"captured_at {text!r} is outside {TIME_MIN.year}..{TIME_MAX.year - 1} UTC; "
+                                    "is the camera's clock set (NTP)?")
+    return moment
 
 
 def _parse_location(header: dict[str, Any]) -> Location | None:
@@ -221,7 +255,7 @@ def _parse_parts(header: dict[str, Any], payloads: Sequence[Any]) -> list[ImageP
     for item, payload in zip(described, payloads, strict=True):
         try:
             part = ImagePart(str(item["name"]), str(item["pixel_format"]), tuple(int(v) for v in item["shape"]))
-        except (TypeError, KeyError, ValueError) as error:
+        except (TypeError, KeyError, ValueError, OverflowError) as error:
             raise WireError("bad_field", f"part description {item!r} is not {{name, pixel_format, shape}}") from error
         channels = PIXEL_FORMATS.get(part.pixel_format)
         if channels is None:
@@ -247,6 +281,8 @@ def _parse_detections(header: dict[str, Any]) -> list[Detection]:
             raise WireError("bad_field", f"detection {item!r} is not {{label, score, box}}") from error
         if len(box) != 4:
             raise WireError("bad_field", f"detection box {list(box)} does not have 4 values")
+        if not all(math.isfinite(v) for v in (detection.score, *box)):
+            raise WireError("bad_field", f"detection {item!r} holds a number that is not finite")
         detections.append(detection)
     return detections
 
@@ -271,11 +307,11 @@ def decode(parts: Sequence[Any]) -> Message:
     if message_type == "frame_request":
         return FrameRequest()
     if message_type == "ack":
-        return Ack(_require(header, "event_id", str), bool(_require(header, "stored", bool)), header.get("reason"))
+        return Ack(_require_id(header, "event_id"), bool(_require(header, "stored", bool)), header.get("reason"))
     if message_type == "frame":
         image_parts = _parse_parts(header, payloads)
         return Frame(
-            camera_id=_require(header, "camera_id", str), seq=_require(header, "seq", int),
+            camera_id=_require_id(header, "camera_id"), seq=_require(header, "seq", int),
             captured_at=_parse_time(header), location=_parse_location(header),
             parts=image_parts, buffers=[_as_buffer(p) for p in payloads],
         )
@@ -283,12 +319,15 @@ def decode(parts: Sequence[Any]) -> Message:
         if len(payloads) != 1:
             raise WireError("payload_count", f"event needs 1 image part, has {len(payloads)}")
         model = _require(header, "model", dict)
+        content_type = str(header.get("content_type", "image/jpeg"))
+        if not _CONTENT_TYPE.fullmatch(content_type):
+            raise WireError("bad_field", f"content_type {content_type[:140]!r} is not a plain type/subtype")
         return Event(
-            event_id=_require(header, "event_id", str), camera_id=_require(header, "camera_id", str),
+            event_id=_require_id(header, "event_id"), camera_id=_require_id(header, "camera_id"),
             seq=_require(header, "seq", int), captured_at=_parse_time(header),
             location=_parse_location(header), detections=_parse_detections(header),
             model=ModelRef(str(model.get("name", "")), str(model.get("sha256", ""))),
             sample=bool(header.get("sample", False)), image=_as_bytes(payloads[0]),
-            content_type=str(header.get("content_type", "image/jpeg")),
+            content_type=content_type,
         )
     raise WireError("unknown_type", f"message type {message_type!r}")

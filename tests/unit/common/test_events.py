@@ -1,5 +1,6 @@
 """Acknowledged event channel over real ZeroMQ TCP sockets on loopback."""
 
+import json
 import time
 from datetime import UTC, datetime
 
@@ -7,7 +8,7 @@ import zmq
 
 from smartcam.common.counters import Counters
 from smartcam.common.events import EventReceiver, EventSender
-from smartcam.common.wire import Ack, Event, ModelRef
+from smartcam.common.wire import Ack, Event, ModelRef, encode
 
 
 def event(n):
@@ -119,4 +120,34 @@ def test_receiver_drops_malformed_input_and_keeps_working(zmq_context, counters,
     assert counters.get("rejected.foreign") == 1
     intruder.close(0)
     sender.close()
+    receiver.close()
+
+
+def test_receiver_rejects_hostile_ids_and_times_counted_and_keeps_working(zmq_context, counters, logger,
+                                                                          free_port, caplog):
+    endpoint = f"tcp://127.0.0.1:{free_port}"
+    receiver = EventReceiver(zmq_context, endpoint, counters, logger)
+    intruder = zmq_context.socket(zmq.DEALER)
+    intruder.connect(endpoint)
+    good = event(1)
+    for poison in [event(2), event(3), event(4), event(5)]:
+        poison.event_id = {2: "poison-€", 3: "evil\r\nX-Injected: 1", 4: "p", 5: "q"}[poison.seq]
+        header = json.loads(encode(poison)[0])
+        if poison.seq == 4:
+            header["captured_at"] = "9999-12-31T23:59:59-23:59"
+        if poison.seq == 5:
+            header["camera_id"] = "cam\n1"
+        intruder.send_multipart([json.dumps(header).encode(), b"jpeg"])
+    intruder.send_multipart(encode(good))
+    got = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not got:
+        received = receiver.receive(0.05)
+        if received:
+            got.append(received.event.event_id)
+    assert got == ["evt-1"]  # the hostile ones came first and were dropped; the good one still arrives
+    assert counters.get("rejected.bad_id") == 3
+    assert counters.get("rejected.bad_time") == 1
+    assert sum("rejected.bad_id" in record.getMessage() for record in caplog.records) == 1  # logged once per kind
+    intruder.close(0)
     receiver.close()

@@ -1,11 +1,15 @@
 """Wire protocol: round trips, zero-copy payloads, and every kind of malformed input."""
 
 import json
+import time
 from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+import zmq
 
+from smartcam.common.counters import Counters
+from smartcam.common.frames import LatestFrameClient, LatestFrameServer
 from smartcam.common.wire import (
     Ack,
     Detection,
@@ -110,3 +114,85 @@ def test_malformed_messages_raise_wire_error_of_a_stable_kind(parts, kind):
     with pytest.raises(WireError) as raised:
         decode(parts)
     assert raised.value.kind == kind
+
+
+GOOD_EVENT = {"type": "event", "event_id": "0f9c4b3e5d6a4f1e8a7b2c3d4e5f6a7b", "camera_id": "cam-1", "seq": 1,
+              "captured_at": "2026-11-27T03:30:15Z", "location": None, "detections": [],
+              "model": {"name": "m", "sha256": "ab"}, "sample": False}
+
+
+@pytest.mark.parametrize(("fields", "kind"), [
+    ({"event_id": "poison-€"}, "bad_id"),  # not Latin-1: once killed delivery with UnicodeEncodeError
+    ({"event_id": "evil\r\nX-Injected: 1"}, "bad_id"),  # fails HTTP header validation forever
+    ({"event_id": ""}, "bad_id"),
+    ({"event_id": "e" * 129}, "bad_id"),
+    ({"event_id": "line\n"}, "bad_id"),
+    ({"camera_id": "cam 1"}, "bad_id"),
+    ({"camera_id": "cam/../1"}, "bad_id"),
+    ({"captured_at": "9999-12-31T23:59:59-23:59"}, "bad_time"),  # once OverflowError
+    ({"captured_at": "0001-01-01T00:00:00+23:59"}, "bad_time"),
+    ({"captured_at": "1970-01-01T00:00:00Z"}, "bad_time"),
+    ({"captured_at": "2100-01-01T00:00:00Z"}, "bad_time"),
+    ({"content_type": "image/jpeg\r\nX-Injected: 1"}, "bad_field"),
+    ({"detections": [{"label": "face", "score": "nan", "box": [0, 0, 1, 1]}]}, "bad_field"),
+    ({"detections": [{"label": "face", "score": 0.5, "box": [0, 0, 1, "inf"]}]}, "bad_field"),
+])
+def test_hostile_events_are_rejected_with_a_stable_kind(fields, kind):
+    with pytest.raises(WireError) as raised:
+        decode([header(**{**GOOD_EVENT, **fields}), b"jpg"])
+    assert raised.value.kind == kind
+
+
+@pytest.mark.parametrize(("fields", "kind"), [
+    ({"camera_id": "poison-€"}, "bad_id"),
+    ({"captured_at": "9999-12-31T23:59:59-23:59"}, "bad_time"),  # once OverflowError (capture and infer)
+    ({"parts": [{"name": "main", "pixel_format": "RGB24", "shape": [1e999, 2, 3]}]}, "bad_field"),
+])
+def test_hostile_frames_are_rejected_with_a_stable_kind(fields, kind):
+    raw = json.dumps({"smartcam": 1, **GOOD_FRAME, **fields}).encode()  # 1e999 is sent as Infinity
+    with pytest.raises(WireError) as raised:
+        decode([raw, bytes(12)])
+    assert raised.value.kind == kind
+
+
+def test_an_ack_for_a_hostile_event_id_is_rejected():
+    with pytest.raises(WireError) as raised:
+        decode([header(type="ack", event_id="poison-€", stored=True)])
+    assert raised.value.kind == "bad_id"
+
+
+@pytest.mark.parametrize("moment", ["2000-01-01T00:00:00Z", "2099-12-31T23:59:59.999+00:00",
+                                    "2026-11-27T03:30:15.123-05:00"])
+def test_times_within_the_documented_range_are_accepted(moment):
+    decoded = decode([header(**{**GOOD_EVENT, "captured_at": moment}), b"jpg"])
+    assert decoded.captured_at.tzinfo is UTC
+
+
+@pytest.mark.parametrize("value", ["0f9c4b3e5d6a4f1e8a7b2c3d4e5f6a7b", "hb-smartcam-demo-1795750215123",
+                                   "cam.example.org", "A:b_c-1", "x" * 128])
+def test_ids_in_the_documented_charset_are_accepted(value):
+    decoded = decode([header(**{**GOOD_EVENT, "event_id": value, "camera_id": value}), b"jpg"])
+    assert (decoded.event_id, decoded.camera_id) == (value, value)
+
+
+def test_capture_survives_a_forged_frame_with_an_overflowing_time(zmq_context, counters, logger, free_port):
+    """Sent to capture's frame server, this once raised OverflowError out of `serve` and ended capture."""
+    endpoint = f"tcp://127.0.0.1:{free_port}"
+    server = LatestFrameServer(zmq_context, endpoint, counters, logger)
+    intruder = zmq_context.socket(zmq.DEALER)
+    intruder.connect(endpoint)
+    forged = {**GOOD_FRAME, "captured_at": "9999-12-31T23:59:59-23:59"}
+    intruder.send_multipart([json.dumps({"smartcam": 1, **forged}).encode(), bytes(12)])
+    client = LatestFrameClient(zmq_context, endpoint, Counters(), logger)
+    frame, _ = make_frame()
+    server.offer(frame)
+    got = None
+    deadline = time.monotonic() + 5
+    while got is None and time.monotonic() < deadline:
+        server.serve(0.05)
+        got = client.next_frame(0.05)
+    assert got is not None  # still serving
+    assert counters.get("rejected.bad_time") == 1
+    intruder.close(0)
+    client.close()
+    server.close()

@@ -13,7 +13,11 @@ import pytest
 
 from smartcam.common.settings import load_settings
 from smartcam.common.wire import Detection, Event, Location, ModelRef
+from smartcam.uploader.auth import auth_headers
+from smartcam.uploader.delivery import Deliverer, make_session
+from smartcam.uploader.queue import EventQueue
 from smartcam.uploader.settings import UploaderSettings
+from smartcam.uploader.target import resolve_target
 
 BASE_TIME = datetime(2026, 11, 27, 6, 0, 0, tzinfo=UTC)
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4 + b"\xff\xd9"
@@ -163,3 +167,31 @@ def make_event():
 @pytest.fixture
 def wait_until():
     return _wait_until
+
+
+@pytest.fixture
+def start_delivery(make_settings, logger, counters):
+    running = []
+
+    def start(url, **overrides):
+        settings = make_settings(upload_url=url, **overrides)
+        queue = EventQueue(settings.queue_dir, settings.queue_budget_bytes, logger, counters)
+        stop = threading.Event()
+        deliverer = Deliverer(queue, resolve_target(settings, logger), settings=settings,
+                              session=make_session(settings, auth_headers(settings)), logger=logger,
+                              counters=counters, stop=stop)
+        thread = threading.Thread(target=deliverer.run, daemon=True)
+        thread.start()
+        running.append((stop, thread, queue))
+        return queue, deliverer
+
+    yield start
+    for stop, thread, queue in running:
+        stop.set()
+        thread.join(5)
+        assert not thread.is_alive()
+        queue.close()
+
+
+def delivered(queue, count):
+    return lambda: queue.figures().delivered == count

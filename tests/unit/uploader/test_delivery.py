@@ -4,47 +4,14 @@ import json
 import logging
 import random
 import sqlite3
-import threading
 from datetime import UTC, datetime
 
 import pytest
 
 from smartcam.uploader import db
-from smartcam.uploader.auth import auth_headers
 from smartcam.uploader.backoff import Backoff, parse_retry_after
-from smartcam.uploader.delivery import Deliverer, make_session
-from smartcam.uploader.queue import EventQueue
-from smartcam.uploader.target import resolve_target
 
-from .conftest import Reply, ScriptedTarget
-
-
-@pytest.fixture
-def start_delivery(make_settings, logger, counters):
-    running = []
-
-    def start(url, **overrides):
-        settings = make_settings(upload_url=url, **overrides)
-        queue = EventQueue(settings.queue_dir, settings.queue_budget_bytes, logger, counters)
-        stop = threading.Event()
-        deliverer = Deliverer(queue, resolve_target(settings, logger), settings=settings,
-                              session=make_session(settings, auth_headers(settings)), logger=logger,
-                              counters=counters, stop=stop)
-        thread = threading.Thread(target=deliverer.run, daemon=True)
-        thread.start()
-        running.append((stop, thread, queue))
-        return queue, deliverer
-
-    yield start
-    for stop, thread, queue in running:
-        stop.set()
-        thread.join(5)
-        assert not thread.is_alive()
-        queue.close()
-
-
-def delivered(queue, count):
-    return lambda: queue.figures().delivered == count
+from .conftest import Reply, ScriptedTarget, delivered
 
 
 def test_each_event_is_delivered_once_with_its_event_id_as_idempotency_key(target, start_delivery, make_event,
@@ -214,7 +181,7 @@ def test_retry_after_accepts_seconds_and_http_dates():
     now = datetime(2026, 11, 27, 6, 0, 0, tzinfo=UTC)
     assert parse_retry_after("120", now) == 120
     assert parse_retry_after("Fri, 27 Nov 2026 06:01:30 GMT", now) == 90
-    assert parse_retry_after("Fri, 27 Nov 2026 05:00:00 GMT", now) == 0  # in the past: now
+    assert parse_retry_after("Fri, 27 Nov 2026 05:00:00 GMT", now) == 1  # in the past: the 1 s minimum
     assert parse_retry_after("soon", now) is None
     assert parse_retry_after(None, now) is None
 

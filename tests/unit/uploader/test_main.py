@@ -15,6 +15,9 @@ from smartcam.common.service import FatalError, ServiceContext
 from smartcam.common.settings import SettingsError
 from smartcam.uploader import status
 from smartcam.uploader.main import body
+from tests.conftest import find_free_port
+
+from .conftest import Reply
 
 
 @pytest.fixture
@@ -113,3 +116,46 @@ def test_a_malformed_upload_url_stops_the_service_with_its_source_named(service,
     assert wait_until(lambda: failures)
     assert isinstance(failures[0], SettingsError)
     assert "SMARTCAM_UPLOAD_URL" in str(failures[0])
+
+
+def test_an_event_the_answering_target_keeps_refusing_makes_health_fail_until_it_moves(
+        service, target, zmq_context, free_port, logger, make_event, wait_until):
+    """The stuck-head rule: SMARTCAM_STUCK_AFTER_ATTEMPTS answered failures of one event (here 3)."""
+    target.rule = lambda event_id: Reply(500, body=b"boom") if event_id == "evt-0" else None
+    endpoint = f"tcp://127.0.0.1:{free_port}"
+    ctx, _ = service(upload_url=target.url, events_endpoint=endpoint, stuck_after_attempts=3)
+    sender_counters = Counters()
+    sender = EventSender(zmq_context, endpoint, sender_counters, logger, max_unacked=10, ack_timeout_s=5)
+    sender.send(make_event(0))
+    sender.send(make_event(1))
+    assert pump(sender, lambda: sender_counters.get("events.acked") == 2)
+
+    def health():
+        return json.loads(ctx.settings.health_file.read_text())
+
+    assert wait_until(lambda: health()["status"] == "failing")
+    assert target.ids().count("evt-0") >= 3
+    assert target.delivered_ids() == []  # evt-1 waits behind it
+    reason = health()["reason"]
+    assert "evt-0" in reason
+    assert "500" in reason
+    assert "SMARTCAM_STUCK_AFTER_ATTEMPTS" in reason
+    target.rule = None  # the target takes it now: the queue moves and health recovers
+    assert wait_until(lambda: target.delivered_ids() == ["evt-0", "evt-1"])
+    assert wait_until(lambda: health()["status"] == "ok")
+    sender.close()
+
+
+def test_an_unreachable_target_is_an_outage_not_a_stuck_queue(service, free_port, zmq_context, logger, make_event,
+                                                              wait_until):
+    endpoint = f"tcp://127.0.0.1:{free_port}"
+    ctx, _ = service(upload_url=f"http://127.0.0.1:{find_free_port()}/events", events_endpoint=endpoint,
+                     stuck_after_attempts=1)
+    sender_counters = Counters()
+    sender = EventSender(zmq_context, endpoint, sender_counters, logger, max_unacked=10, ack_timeout_s=5)
+    sender.send(make_event(0))
+    assert pump(sender, lambda: sender_counters.get("events.acked") == 1)
+    assert wait_until(lambda: ctx.counters.get("delivery.outage") >= 1)
+    assert wait_until(lambda: json.loads(ctx.settings.health_file.read_text())["details"].get("last_delivery_error"))
+    assert json.loads(ctx.settings.health_file.read_text())["status"] == "ok"
+    sender.close()

@@ -62,6 +62,11 @@ def test_credential_files_become_headers(make_settings, tmp_path):
     ("auth_token_file", "two words", "contains white space"),
     ("auth_header_file", "no colon here", "must hold one line 'Header-Name: value'"),
     ("auth_header_file", "X-A: 1\nX-B: 2", "must hold one line"),
+    # Not sendable in an HTTP header: would fail every request (and dead-letter every event)
+    ("auth_token_file", "tök€n", "printable ASCII"),
+    ("auth_header_file", "X-Api-Key: k€y", "printable ASCII"),
+    ("auth_header_file", "X-Äpi: key", "printable ASCII"),
+    ("auth_header_file", "X-Api-Key: a\x1bb", "printable ASCII"),
 ])
 def test_bad_credential_files_are_named(make_settings, tmp_path, field, content, message):
     path = tmp_path / "secret"

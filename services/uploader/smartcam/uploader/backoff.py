@@ -7,10 +7,16 @@ the link together from hammering the server together when it comes back.
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-RETRY_AFTER_LIMIT_S = 3600.0  # a server asking for more is capped, so a typo there cannot park the queue for days
+# A server's Retry-After is clamped to this range: a typo there cannot park the queue for days,
+# and "0" or a date in the past cannot turn backoff into a hot loop.
+RETRY_AFTER_MIN_S = 1.0
+RETRY_AFTER_MAX_S = 3600.0
+RETRY_AFTER_LIMIT_S = RETRY_AFTER_MAX_S
+_DELTA_SECONDS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also takes "²", which float() refuses
 
 
 class Backoff:
@@ -36,16 +42,23 @@ class Backoff:
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Retry-After as seconds from now: either delta-seconds or an HTTP date. None if absent or unreadable."""
+    """Retry-After as seconds from now, clamped to 1 s - 1 h: ASCII delta-seconds or an HTTP date.
+
+    None if absent or unreadable (the caller counts and ignores it); never raises.
+    """
     if value is None:
         return None
     text = value.strip()
-    if text.isdigit():
-        return float(text)
+    if _DELTA_SECONDS.fullmatch(text):
+        return _clamped(float(text))  # float, not int: no digit-count limit, a huge value is just inf
     try:
         moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return _clamped((moment - (now or datetime.now(UTC))).total_seconds())
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
+
+
+def _clamped(seconds: float) -> float:
+    return min(max(seconds, RETRY_AFTER_MIN_S), RETRY_AFTER_MAX_S)

@@ -3,6 +3,10 @@
 One request at a time by default (`max_in_flight`): on a thin link parallel uploads only
 compete for bandwidth and time out together. Failures back off with full jitter; an outage is
 logged when it starts and when it ends, and only counted in between.
+
+The target is not trusted either: a reply is read only up to `MAX_REPLY_BYTES` (its status and a
+short head are all the uploader needs), an attempt has a total deadline (`deadline`), and anything
+one event makes go wrong dead-letters that event; nothing an event or a reply holds stops the loop.
 """
 
 from __future__ import annotations
@@ -15,25 +19,38 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InsecureRequestWarning
 
 from smartcam.common.counters import Counters
 from smartcam.common.logs import OncePerKind
 from smartcam.common.settings import env_name
+from smartcam.common.wire import ID_RULE, valid_id
 from smartcam.uploader import db, payloads
 from smartcam.uploader.backoff import Backoff
+from smartcam.uploader.deadline import AttemptDeadline, DeadlineAdapter
 from smartcam.uploader.heartbeat import KIND as HEARTBEAT
 from smartcam.uploader.heartbeat import Heartbeat
-from smartcam.uploader.outcomes import Outcome, Verdict, from_exception, from_response, refused_for_good
+from smartcam.uploader.outcomes import (
+    Outcome,
+    Verdict,
+    deadline_passed,
+    from_exception,
+    from_response,
+    refused_for_good,
+    shown,
+    unexpected,
+)
 from smartcam.uploader.queue import EventQueue, QueuedEvent
 from smartcam.uploader.recent import RecentErrors
 from smartcam.uploader.settings import UploaderSettings
+from smartcam.uploader.stuck import StuckEvent, StuckWatch
 from smartcam.uploader.target import Target
 
 IDLE_WAIT_S = 1.0
 PRUNE_INTERVAL_S = 3600.0
 USER_AGENT = "smartcam-uploader/1"
+MAX_REPLY_BYTES = 64 * 1024  # of a reply body, at most: the status decides, a short head explains a refusal
+READ_CHUNK_BYTES = 8192
 
 
 def make_session(settings: UploaderSettings, extra_headers: dict[str, str]) -> requests.Session:
@@ -42,8 +59,9 @@ def make_session(settings: UploaderSettings, extra_headers: dict[str, str]) -> r
     session.verify = settings.tls_verify
     if not settings.tls_verify:
         urllib3.disable_warnings(InsecureRequestWarning)  # said once at start (see Deliverer.run), not per request
-    session.headers.update({"User-Agent": USER_AGENT, **extra_headers})
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=settings.max_in_flight, max_retries=0)
+    # identity: a compressed reply could inflate far beyond what was read off the wire
+    session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **extra_headers})
+    adapter = DeadlineAdapter(pool_connections=1, pool_maxsize=settings.max_in_flight, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -70,6 +88,9 @@ class Deliverer:
         self._pool = ThreadPoolExecutor(settings.max_in_flight, "upload") if settings.max_in_flight > 1 else None
         self._last_prune = time.monotonic()
         self._heartbeat_refusals = OncePerKind(logger, counters, "heartbeat.rejected")
+        self._retry_after = OncePerKind(logger, counters, "delivery.retry_after")
+        self._unexpected = OncePerKind(logger, counters, "delivery.unexpected")
+        self._stuck = StuckWatch(settings.stuck_after_attempts)
         self.errors: RecentErrors = queue.errors
         self.last_error: str | None = None
 
@@ -86,6 +107,12 @@ class Deliverer:
                 except (sqlite3.Error, OSError) as error:
                     # The outcome was not recorded, so the event is still queued and is sent again later.
                     self._queue_trouble.report(type(error).__name__, f"cannot record a delivery in the queue: {error}")
+                    self._stop.wait(self._backoff.next_delay())
+                except Exception as error:  # a bug must not end delivery for good: pause, count, go on
+                    self._logger.debug("unexpected error in the delivery loop", exc_info=True)
+                    self._unexpected.report(type(error).__name__, f"delivery hit an unexpected error and goes on "
+                                            f"after a pause: {type(error).__name__}: {shown(str(error), 200)}",
+                                            logging.ERROR)
                     self._stop.wait(self._backoff.next_delay())
         finally:
             if self._pool is not None:
@@ -108,10 +135,12 @@ class Deliverer:
             return
         try:
             outcomes = list(self._pool.map(self._attempt, batch)) if self._pool else [self._attempt(batch[0])]
-            retries = [o for item, o in zip(batch, outcomes, strict=True) if not self._settle(item, o)]
+            results = [(item.event_id, o, self._settle(item, o)) for item, o in zip(batch, outcomes, strict=True)]
         finally:
             for item in batch:  # whatever an error left unsettled goes back into the queue
                 self._queue.release(item.event_id)
+        self._stuck.batch_done(results)
+        retries = [o for _, o, settled in results if not settled and o is not None]
         if retries:
             self._fail(retries[0], max((o.retry_after_s for o in retries if o.retry_after_s), default=None))
         elif self._outage_started is not None:
@@ -133,31 +162,55 @@ class Deliverer:
         else:
             self._fail(outcome, outcome.retry_after_s)
 
+    def stuck(self) -> StuckEvent | None:
+        """An event the target keeps refusing while it answers (see `stuck`), for the health check."""
+        return self._stuck.stuck()
+
     def _attempt(self, item: QueuedEvent) -> Outcome | None:
-        """One upload; None if the event's stored image is gone (then it was accounted for as lost)."""
+        """One upload; None if the event's stored image is gone (then it was accounted for as lost).
+
+        Never raises for a problem of this one event: that is a dead letter with its reason.
+        """
+        if not valid_id(item.event_id):  # stored before ids were checked where they enter, or by a bug
+            return Outcome(Verdict.DEAD_LETTER, f"{shown(repr(item.event_id), 160)} is not a valid event id "
+                                                f"({ID_RULE}), so it cannot be sent as an Idempotency-Key")
         try:
             image = self._queue.read_image(item)
         except OSError as error:
             self._queue.mark_lost(item.event_id, f"its stored image cannot be read: {error}")
             return None
+        except Exception as error:  # a damaged row (say, no body file name): no retry can help
+            return Outcome(Verdict.DEAD_LETTER, f"cannot find its stored image: {error!r}")
         try:
             body = payloads.build(self._settings.payload_format, item.description, image)
-        except (KeyError, TypeError, ValueError) as error:  # a damaged stored description: no retry can help
+        except Exception as error:  # a damaged stored description: no retry can help
             return Outcome(Verdict.DEAD_LETTER, f"cannot build the request from the stored event: {error!r}")
         return self._post(self._target, body, item.event_id)
 
     def _post(self, target: Target, body: payloads.RequestBody, key: str) -> Outcome:
-        """One POST under its Idempotency-Key, judged; never raises for network trouble."""
-        try:
-            response = self._session.post(
-                target.url, data=body.content, allow_redirects=False,
-                headers={"Content-Type": body.content_type, "Idempotency-Key": key},
-                timeout=(self._settings.connect_timeout_s, self._settings.read_timeout_s))
-        except requests.RequestException as error:
-            return from_exception(error, target.shown, self._settings.connect_timeout_s,
-                                  self._settings.read_timeout_s)
-        with response:
-            return from_response(response, target.shown)
+        """One POST under its Idempotency-Key, judged; never raises.
+
+        Network trouble and the deadline are worth a retry; anything else (say, a header the HTTP
+        library refuses) is this message's own problem, which no retry fixes.
+        """
+        settings = self._settings
+        with AttemptDeadline(settings.attempt_deadline_s) as attempt:
+            try:
+                response = self._session.post(
+                    target.url, data=body.content, allow_redirects=False, stream=True,
+                    headers={"Content-Type": body.content_type, "Idempotency-Key": key},
+                    timeout=(min(settings.connect_timeout_s, settings.attempt_deadline_s), settings.read_timeout_s))
+                with response:  # closing a reply that was not read to its end drops the connection
+                    head = _read_head(response, MAX_REPLY_BYTES, attempt)
+                    if not attempt.expired:  # cut short, a reply read "to its end" may be only part of it
+                        return from_response(response, target.shown, head)
+                return deadline_passed(target.shown, settings.attempt_deadline_s)
+            except Exception as error:
+                if attempt.expired:
+                    return deadline_passed(target.shown, settings.attempt_deadline_s)
+                if isinstance(error, requests.RequestException):
+                    return from_exception(error, target.shown, settings.connect_timeout_s, settings.read_timeout_s)
+                return unexpected(error)
 
     def _settle(self, item: QueuedEvent, outcome: Outcome | None) -> bool:
         """Record the outcome in the queue; False if the event must be retried."""
@@ -171,7 +224,7 @@ class Deliverer:
         if outcome.verdict is Verdict.DEAD_LETTER:
             self._queue.dead_letter(item.event_id, outcome.http_status, outcome.detail)
             self._logger.warning("event %s moved to the dead letters (kept, see `smartcam status`): %s",
-                                 item.event_id, outcome.detail)
+                                 shown(item.event_id, 160), outcome.detail)
             return True
         self._queue.release(item.event_id)
         return False
@@ -181,6 +234,10 @@ class Deliverer:
             self._outage_started = time.monotonic()
         self.last_error = outcome.detail
         self.errors.add(outcome.detail)
+        if outcome.retry_after_unreadable is not None:
+            self._retry_after.report("unreadable", f"ignored Retry-After {outcome.retry_after_unreadable!r} from "
+                                     f"{self._target.shown}: neither seconds (ASCII digits) nor an HTTP date; "
+                                     "backing off as usual")
         delay = self._backoff.next_delay(retry_after_s)
         self._outages.report("outage", f"uploads are failing: {outcome.detail}; events stay queued and are retried "
                                        f"with backoff (up to {self._settings.backoff_cap_s:g}s apart)")
@@ -196,3 +253,13 @@ class Deliverer:
         if time.monotonic() - self._last_prune >= PRUNE_INTERVAL_S:
             self._last_prune = time.monotonic()
             self._queue.prune_tombstones()
+
+
+def _read_head(response: requests.Response, limit: int, attempt: AttemptDeadline) -> bytes:
+    """Up to `limit` bytes of the reply body; the rest is never read (a 1.5 GB reply costs 64 kB)."""
+    head = bytearray()
+    for chunk in response.iter_content(READ_CHUNK_BYTES):
+        head += chunk
+        if len(head) > limit or attempt.expired:
+            break
+    return bytes(head[:limit])

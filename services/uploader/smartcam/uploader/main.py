@@ -117,7 +117,7 @@ class HealthTicker:
         if now - self._last < HEALTH_INTERVAL_S:
             return
         self._last = now
-        problem = self._queue.write_problem()
+        problem = self._queue.write_problem() or self._stuck_problem()
         if problem:
             self._health.failing(problem)
             return
@@ -129,6 +129,14 @@ class HealthTicker:
         self._health.working(queue_depth=figures.queued, dead_letters=figures.dead_letter,
                              oldest_queued_age_s=figures.oldest_queued_age_s,
                              last_delivery_error=self._deliverer.last_error)
+
+    def _stuck_problem(self) -> str | None:
+        stuck = self._deliverer.stuck()
+        if stuck is None:
+            return None
+        return (f"the queue is stuck: the target refused event {stuck.event_id} {stuck.refusals} times "
+                f"({env_name('stuck_after_attempts')}) while it answers, last: {stuck.last}; the events captured "
+                "after it wait. Fix what the target objects to (`smartcam status` shows the queue)")
 
 
 def main() -> int:

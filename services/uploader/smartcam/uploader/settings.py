@@ -30,6 +30,10 @@ class UploaderSettings(CommonSettings):
     queue_budget_mb: float = Field(default=1024.0, gt=0)
     connect_timeout_s: float = Field(default=15.0, gt=0)
     read_timeout_s: float = Field(default=60.0, gt=0)
+    # Total time for one upload (connect, send, whole reply); socket timeouts only bound each read.
+    attempt_deadline_s: float = Field(default=300.0, gt=0)
+    # Health fails when the target has refused one event this often (any non-2xx answer); 0 = never.
+    stuck_after_attempts: int = Field(default=20, ge=0)
     backoff_base_s: float = Field(default=2.0, gt=0)
     backoff_cap_s: float = Field(default=300.0, gt=0)
     max_in_flight: int = Field(default=1, ge=1, le=16)
