@@ -30,13 +30,14 @@ RECONNECT_INTERVAL_MAX_MS = 2_000
 # The largest frame side capture accepts (capture's settings: SMARTCAM_FRAME_WIDTH/HEIGHT up to 8192).
 MAX_FRAME_SIDE = 8192
 MAX_BYTES_PER_PIXEL = 3  # RGB24/BGR24; GRAY8 is 1
-# The largest payload part: a full frame at the largest resolution. An event's JPEG (quality <= 95) of
-# such a frame is smaller than its raw pixels, so the same bound covers infer -> uploader.
+# The largest payload part: a full frame at the largest resolution.
 LARGEST_IMAGE_BYTES = MAX_FRAME_SIDE * MAX_FRAME_SIDE * MAX_BYTES_PER_PIXEL
 HEADROOM = 1.25
 # Per receiving role: what one part of an inbound message may weigh.
 FRAME_RECEIVER_MAX_BYTES = int(LARGEST_IMAGE_BYTES * HEADROOM)  # infer <- capture: frames
-EVENT_RECEIVER_MAX_BYTES = int(LARGEST_IMAGE_BYTES * HEADROOM)  # uploader <- infer: events with their JPEG
+# uploader <- infer: an event's JPEG. A 12 MP camera frame at quality 95 is a few MB; 64 MiB leaves room for
+# the largest frames while keeping the uploader inside its memory limit (compose.yaml) under a hostile peer.
+EVENT_RECEIVER_MAX_BYTES = 64 * 1024 * 1024
 CONTROL_RECEIVER_MAX_BYTES = 64 * 1024  # capture <- infer (frame requests), infer <- uploader (acks)
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import zmq
+from PIL import Image
 from zmq.utils.monitor import recv_monitor_message
 
 from smartcam.common.counters import Counters
@@ -20,6 +23,8 @@ from smartcam.common.transport import (
     make_socket,
 )
 from smartcam.common.wire import Frame, ImagePart, encode
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def small_frame(seq: int) -> Frame:
@@ -89,7 +94,11 @@ def test_a_bound_is_per_socket_role(zmq_context, free_port, logger):
 def test_each_receiver_is_sized_for_its_largest_legitimate_message(zmq_context, counters, logger, free_port):
     largest_frame = MAX_FRAME_SIDE * MAX_FRAME_SIDE * 3  # RGB24 at the largest resolution capture accepts
     assert largest_frame < FRAME_RECEIVER_MAX_BYTES <= 2 * largest_frame
-    assert largest_frame < EVENT_RECEIVER_MAX_BYTES <= 2 * largest_frame
+    # The largest JPEG a real 12 MP camera frame makes at the highest quality infer allows fits an event.
+    photo = Image.open(REPO / "services/capture/photos/coffee.jpg").convert("RGB").resize((4056, 3040))
+    jpeg = io.BytesIO()
+    photo.save(jpeg, format="JPEG", quality=95)
+    assert len(jpeg.getvalue()) * 4 < EVENT_RECEIVER_MAX_BYTES
     # A frame request and an ack fit many times over in the control bound.
     assert len(encode(small_frame(1))[0]) * 10 < CONTROL_RECEIVER_MAX_BYTES
     frames = LatestFrameClient(zmq_context, f"tcp://127.0.0.1:{free_port}", counters, logger)
