@@ -3,8 +3,8 @@
 Order, so that nothing unverified is used and a power cut leaves the old or the new commit in force:
 fetch (objects only) -> verify the head's signature -> unpack its tree beside the current one -> check its
 compose configuration and images -> record the attempt -> host steps -> self-test of its host services ->
-switch the `current` link ->
-restart host units -> `compose up --wait`. A failure after the record puts the previous commit back.
+switch the `current` link -> restart host units -> `compose up --wait`. A failure after the record puts the
+previous commit back.
 """
 
 from __future__ import annotations
