@@ -8,6 +8,7 @@ never values inherited from the follower's own start.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -65,21 +66,22 @@ class Stack:
         """Refuse a commit whose stack cannot start: compose.yaml must parse, and every image must be at hand."""
         if not (tree / "host" / "compose").is_file() or not (tree / "host" / "postinstall").is_file():
             raise CommitRejectedError("the commit has no host/compose or host/postinstall; it is not a smartcam tree")
-        parsed = self.compose(tree, "config", "--quiet")
-        if parsed.returncode != 0:
-            raise CommitRejectedError(f"its compose configuration does not parse: {_tail(parsed)}")
         listed = self.compose(tree, "config", "--format", "json")
-        images = self.compose(tree, "config", "--images")
-        if listed.returncode != 0 or images.returncode != 0:
-            raise CommitRejectedError(f"its compose configuration cannot be listed: {_tail(images)}")
-        buildable = '"build"' in listed.stdout
-        for image in sorted(set(images.stdout.split())):
-            if self._run(["docker", "image", "inspect", image], QUICK_TIMEOUT_S).returncode == 0:
+        if listed.returncode != 0:
+            raise CommitRejectedError(f"its compose configuration does not parse: {_tail(listed)}")
+        try:
+            services = json.loads(listed.stdout).get("services") or {}
+        except ValueError:
+            raise CommitRejectedError("its compose configuration cannot be read back as JSON") from None
+        for name, service in sorted(services.items()):
+            image = service.get("image") if isinstance(service, dict) else None
+            if not image or self._run(["docker", "image", "inspect", image], QUICK_TIMEOUT_S).returncode == 0:
                 continue
             pulled = self._run(["docker", "pull", "--quiet", image], self._settings.checkout_health_timeout_s)
-            if pulled.returncode != 0 and not (buildable and not _from_registry(image)):
-                raise CommitRejectedError(f"it names the image {image}, which is not on the device and cannot "
-                                          f"be pulled: {_tail(pulled)}")
+            # Without a registry prefix an image with a build section is built by `compose up` on this device.
+            if pulled.returncode != 0 and not ("build" in service and not _from_registry(image)):
+                raise CommitRejectedError(f"its service {name} names the image {image}, which is not on the device "
+                                          f"and cannot be pulled: {_tail(pulled)}")
 
     def apply_host(self, tree: Path) -> None:
         """Run the tree's postinstall host steps (idempotent; they change only what differs)."""
