@@ -5,7 +5,7 @@ compete for bandwidth and time out together. Failures back off with full jitter;
 logged when it starts and when it ends, and only counted in between.
 
 The target is not trusted either: a reply is read only up to `MAX_REPLY_BYTES` (its status and a
-short head are all the uploader needs), an attempt has a total deadline (`deadline`), and anything
+short head are all the uploader needs), an attempt has a total deadline (smartcam.common.http_deadline), and anything
 one event makes go wrong dead-letters that event; nothing an event or a reply holds stops the loop.
 """
 
@@ -22,12 +22,12 @@ import urllib3
 from urllib3.exceptions import InsecureRequestWarning
 
 from smartcam.common.counters import Counters
+from smartcam.common.http_deadline import Watch, bounded_session, deadline
 from smartcam.common.logs import OncePerKind
 from smartcam.common.settings import env_name
 from smartcam.common.wire import ID_RULE, valid_id
 from smartcam.uploader import db, payloads
 from smartcam.uploader.backoff import Backoff
-from smartcam.uploader.deadline import AttemptDeadline, DeadlineAdapter
 from smartcam.uploader.heartbeat import KIND as HEARTBEAT
 from smartcam.uploader.heartbeat import Heartbeat
 from smartcam.uploader.outcomes import (
@@ -61,10 +61,7 @@ def make_session(settings: UploaderSettings, extra_headers: dict[str, str]) -> r
         urllib3.disable_warnings(InsecureRequestWarning)  # said once at start (see Deliverer.run), not per request
     # identity: a compressed reply could inflate far beyond what was read off the wire
     session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **extra_headers})
-    adapter = DeadlineAdapter(pool_connections=1, pool_maxsize=settings.max_in_flight, max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+    return bounded_session(session, pool_connections=1, pool_maxsize=settings.max_in_flight, max_retries=0)
 
 
 class Deliverer:
@@ -194,7 +191,7 @@ class Deliverer:
         library refuses) is this message's own problem, which no retry fixes.
         """
         settings = self._settings
-        with AttemptDeadline(settings.attempt_deadline_s) as attempt:
+        with deadline(settings.attempt_deadline_s) as attempt:
             try:
                 response = self._session.post(
                     target.url, data=body.content, allow_redirects=False, stream=True,
@@ -255,7 +252,7 @@ class Deliverer:
             self._queue.prune_tombstones()
 
 
-def _read_head(response: requests.Response, limit: int, attempt: AttemptDeadline) -> bytes:
+def _read_head(response: requests.Response, limit: int, attempt: Watch) -> bytes:
     """Up to `limit` bytes of the reply body; the rest is never read (a 1.5 GB reply costs 64 kB)."""
     head = bytearray()
     for chunk in response.iter_content(READ_CHUNK_BYTES):
