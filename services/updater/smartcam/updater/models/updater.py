@@ -14,10 +14,10 @@ import requests
 
 from smartcam.common.counters import Counters
 from smartcam.common.history import UpdateHistory, UpdateRecord, UpdateResult
+from smartcam.common.http_deadline import bounded_session
 from smartcam.common.logs import OncePerKind
 from smartcam.common.model_exchange import Candidate
 from smartcam.updater.models.errors import DownloadFailed, ManifestInvalid, ManifestUnavailable, ModelRejected
-from smartcam.updater.models.http import bounded_session
 from smartcam.updater.models.infer_state import InferReport, read_infer_report
 from smartcam.updater.models.rejections import Rejections
 from smartcam.updater.models.remote import RemoteModel, fetch_remote_model
