@@ -67,9 +67,13 @@ class Repository:
 
     def fetch(self, url: str, branch: str, timeout_s: float) -> str:
         """Fetch `branch` (force-pushes included) and return its head commit."""
+        return self.fetch_ref(url, f"refs/heads/{branch}", timeout_s)
+
+    def fetch_ref(self, url: str, ref: str, timeout_s: float) -> str:
+        """Fetch `ref` of the repository at `url` (a branch, or HEAD of a checkout) and return its commit."""
         self.ensure()
-        self._git("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", url,
-                  f"+refs/heads/{branch}:{REMOTE_REF}", timeout=timeout_s)
+        self._git("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", url, f"+{ref}:{REMOTE_REF}",
+                  timeout=timeout_s)
         return self.resolve(REMOTE_REF)
 
     def resolve(self, ref: str) -> str:
