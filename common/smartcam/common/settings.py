@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import socket
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -85,7 +85,7 @@ def env_name(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()}"
 
 
-def load_settings(settings_class: type[SettingsT], **overrides: object) -> SettingsT:
+def load_settings(settings_class: type[SettingsT], **overrides: Any) -> SettingsT:
     """Read settings from the environment, or raise SettingsError with one line per bad variable."""
     try:
         return settings_class(**overrides)

@@ -26,10 +26,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import numpy as np
+    import numpy.typing as npt
+
+_T = TypeVar("_T")
 
 SCHEMA_VERSION = 1
 MAGIC_KEY = "smartcam"
@@ -93,7 +96,7 @@ class Frame:
     parts: list[ImagePart]
     buffers: list[Any] = field(repr=False)  # bytes, memoryview or numpy arrays; one per part
 
-    def image(self, name: str | None = None) -> np.ndarray:
+    def image(self, name: str | None = None) -> npt.NDArray[np.uint8]:
         """The named stream (default: the first) as an HxWxC (or HxW) uint8 array, without copying."""
         import numpy as np  # noqa: PLC0415  (the uploader never needs numpy)
 
@@ -187,7 +190,8 @@ def _as_bytes(part: Any) -> bytes:
     if isinstance(part, bytes):
         return part
     if hasattr(part, "bytes"):  # zmq.Frame
-        return part.bytes
+        frame_bytes: bytes = part.bytes
+        return frame_bytes
     return bytes(part)
 
 
@@ -195,11 +199,11 @@ def _as_buffer(part: Any) -> Any:
     return part.buffer if hasattr(part, "buffer") else part
 
 
-def _require(header: dict[str, Any], name: str, kinds: type | tuple[type, ...]) -> Any:
+def _require(header: dict[str, Any], name: str, kind: type[_T]) -> _T:
     if name not in header:
         raise WireError("missing_field", f"header has no {name!r}")
     value = header[name]
-    if not isinstance(value, kinds) or (isinstance(value, bool) and kinds is not bool):
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise WireError("bad_field", f"{name!r} has the wrong type ({type(value).__name__})")
     return value
 
