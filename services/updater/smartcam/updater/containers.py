@@ -37,9 +37,8 @@ def connect(docker_host: str) -> docker.DockerClient:
 
 def create(client: docker.DockerClient, name: str, spec: ContainerSpec) -> Container:
     """Create the container exactly as specified (the SDK's create() would re-derive and drop fields)."""
-    api = client.api  # private helpers of the SDK's own low-level client: a raw POST with its error handling
-    response = api._post_json(api._url("/containers/create"), data=spec.body, params={"name": name})
-    container_id = api._result(response, json=True)["Id"]
+    api = client.api  # the SDK's low-level client: a raw POST of the body, with its error handling
+    container_id: str = api.create_container_from_config(spec.body, name=name)["Id"]
     for network, endpoint in spec.extra_networks.items():
         ipam = endpoint.get("IPAMConfig") or {}
         api.connect_container_to_network(container_id, network, aliases=endpoint.get("Aliases"),
@@ -49,7 +48,8 @@ def create(client: docker.DockerClient, name: str, spec: ContainerSpec) -> Conta
 
 
 def name_of(container: Container) -> str:
-    return container.attrs["Name"].lstrip("/")
+    name: str = container.attrs["Name"]
+    return name.lstrip("/")
 
 
 def wait_healthy(container: Container, timeout_s: float, heartbeat: Callable[[], None]) -> HealthVerdict:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from docker.models.containers import Container
+from docker.models.images import Image
 
 import docker
 from smartcam.common.badlist import BadDigests
@@ -23,7 +24,7 @@ from smartcam.common.history import UpdateHistory, UpdateKind, UpdateRecord, Upd
 from smartcam.common.logs import OncePerKind
 from smartcam.common.service import FatalError
 from smartcam.updater.containers import PREVIOUS_SUFFIX, name_of, pull
-from smartcam.updater.images import free_disk_problem, remove_superseded, repo_digest, split_ref
+from smartcam.updater.images import free_disk_problem, image_id, remove_superseded, repo_digest, split_ref
 from smartcam.updater.replace import DOCKER_ERRORS, Outcome, Replacer, Running
 from smartcam.updater.settings import UpdaterSettings
 from smartcam.updater.state import RunningService, active_model, write_state
@@ -163,18 +164,18 @@ class Engine:
                 self._hand_over(current, new_image, remote)
             else:
                 outcome = self._replacer.replace_service(current, new_image)
-                self._finish(kind, current, remote, outcome, new_image.id)
+                self._finish(kind, current, remote, outcome, image_id(new_image))
         except DOCKER_ERRORS as error:
             self._fail(kind, current, remote, "docker", f"update interrupted: {error}")
 
-    def _hand_over(self, me: Running, new_image: docker.models.images.Image, remote: str) -> None:
+    def _hand_over(self, me: Running, new_image: Image, remote: str) -> None:
         verdict = self._replacer.self_test(new_image)
         if not verdict.healthy:
             me.image.tag(me.repository, me.tag)
-            self._finish("updater", me, remote, Outcome(False, verdict.reason), new_image.id, result="rejected")
+            self._finish("updater", me, remote, Outcome(False, verdict.reason), image_id(new_image), result="rejected")
             return
         outcome = self._replacer.hand_over(me, new_image)
-        self._finish("updater", me, remote, outcome, new_image.id)
+        self._finish("updater", me, remote, outcome, image_id(new_image))
         if outcome.healthy:
             self._logger.info("successor updater is healthy; removing this container")
             me.container.remove(force=True)  # ends this process; the successor carries on
@@ -183,7 +184,8 @@ class Engine:
                 *, result: UpdateResult | None = None) -> None:
         if outcome.healthy:
             self._counters.inc("updates.applied")
-            removed = remove_superseded(self._client, current.repository, {new_id, current.image.id}, self._logger)
+            keep = {new_id, image_id(current.image)}
+            removed = remove_superseded(self._client, current.repository, keep, self._logger)
             self._record(kind, current, remote, "updated", f"{outcome.reason}; removed {removed} superseded images")
             self._logger.info("updated %s to %s (%s)", current.service, remote, outcome.reason)
             for kind_of_problem in ("disk", "pull", "docker"):

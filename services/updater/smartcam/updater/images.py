@@ -19,8 +19,16 @@ def split_ref(ref: str) -> tuple[str, str]:
     return repository, tag
 
 
+def image_id(image: Image) -> str:
+    """The image's id (`sha256:...`): the SDK types it as optional, but the daemon always reports one."""
+    if image.id is None:
+        raise docker.errors.DockerException(f"the Docker daemon reported image {image.short_id!r} without an id")
+    return image.id
+
+
 def repo_digest(image: Image, repository: str) -> str | None:
     """The registry digest this local image was pulled as from `repository`, if any."""
+    item: str
     for item in image.attrs.get("RepoDigests") or []:
         repo, _, digest = item.partition("@")
         if repo == repository:
@@ -48,7 +56,7 @@ def remove_superseded(client: docker.DockerClient, repository: str, keep: set[st
         if image.id in keep or image.id in in_use:
             continue
         try:
-            client.images.remove(image.id, force=False, noprune=False)
+            client.images.remove(image_id(image), force=False, noprune=False)
             removed += 1
         except docker.errors.APIError as error:  # e.g. a child image of a test build; not worth failing over
             logger.info("kept superseded image %s: %s", image.short_id, error.explanation)

@@ -30,6 +30,7 @@ from smartcam.updater.containers import (
     run_to_completion,
     wait_healthy,
 )
+from smartcam.updater.images import image_id
 
 DOCKER_ERRORS = (docker.errors.DockerException, RequestException)
 SELF_TEST_TIMEOUT_S = 60.0
@@ -66,7 +67,7 @@ class Replacer:
 
     def replace_service(self, old: Running, new_image: Image) -> Outcome:
         name = name_of(old.container)
-        spec = clone_spec(old.container.attrs, old.image.attrs, old.ref, new_image.id)
+        spec = clone_spec(old.container.attrs, old.image.attrs, old.ref, image_id(new_image))
         started = time.monotonic()
         try:
             old.container.stop(timeout=_stop_timeout(old.container))
@@ -82,7 +83,7 @@ class Replacer:
         return Outcome(False, verdict.reason, problem)
 
     def self_test(self, new_image: Image) -> HealthVerdict:
-        code, output = run_to_completion(self._client, new_image.id, SELF_TEST_COMMAND, SELF_TEST_TIMEOUT_S)
+        code, output = run_to_completion(self._client, image_id(new_image), SELF_TEST_COMMAND, SELF_TEST_TIMEOUT_S)
         if code == 0:
             return HealthVerdict(True, "self-test passed")
         return HealthVerdict(False, f"self-test failed (exit {code}): {output}")
@@ -90,7 +91,7 @@ class Replacer:
     def hand_over(self, me: Running, new_image: Image) -> Outcome:
         """Start the successor next to this updater; on success the caller removes this container."""
         name = name_of(me.container)
-        spec = clone_spec(me.container.attrs, me.image.attrs, me.ref, new_image.id)
+        spec = clone_spec(me.container.attrs, me.image.attrs, me.ref, image_id(new_image))
         me.container.rename(name + PREVIOUS_SUFFIX)
         new, verdict = self._start_clone(name, spec)
         if verdict.healthy:
