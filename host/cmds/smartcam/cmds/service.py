@@ -70,7 +70,8 @@ class CmdsService:
 
     @property
     def last_error(self) -> str | None:
-        return self._poll["error"]
+        error: str | None = self._poll["error"]
+        return error
 
     def poll(self, now: float | None = None) -> None:
         """Fetch and verify the file, then run what is due; always ends by rewriting the status file."""

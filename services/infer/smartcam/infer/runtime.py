@@ -22,7 +22,8 @@ def interpreter_class() -> type[Any]:
             module = importlib.import_module(module_name)
         except ImportError:
             continue
-        return module.Interpreter
+        interpreter: type[Any] = module.Interpreter  # the runtimes ship no type information
+        return interpreter
     raise ModelError(
         "no TFLite runtime is installed: install `tflite-runtime` (pip install tflite-runtime==2.14.0) "
         "or `ai-edge-litert` (pip install ai-edge-litert) in the infer image"

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from urllib3 import encode_multipart_formdata
+from urllib3.fields import RequestField
 
 from smartcam.common.wire import Event, format_time
 from smartcam.uploader.settings import PayloadFormat
@@ -68,8 +69,10 @@ def json_document(description: dict[str, Any], image: bytes) -> dict[str, Any]:
 def multipart_body(description: dict[str, Any], image: bytes) -> RequestBody:
     metadata = {name: description[name] for name in JSON_FIELDS}
     content_type = description["image"]["content_type"]
+    metadata_part = RequestField("metadata", json.dumps(metadata, separators=(",", ":")))  # a field, not a file
+    metadata_part.make_multipart(content_type="application/json")
     content, form_type = encode_multipart_formdata([
-        ("metadata", (None, json.dumps(metadata, separators=(",", ":")), "application/json")),
+        metadata_part,
         ("image", (file_name(description), image, content_type)),
     ])
     return RequestBody(content, form_type)
