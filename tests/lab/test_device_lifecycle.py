@@ -83,7 +83,7 @@ class Lab:
         beats = self.heartbeats()
         return max(beats, key=lambda beat: beat["created_at"]) if beats else None
 
-    def heartbeat_where(self, condition: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+    def heartbeat_where(self, condition: Callable[[dict[str, Any]], object]) -> dict[str, Any] | None:
         beat = self.latest_heartbeat()
         return beat if beat is not None and condition(beat) else None
 

@@ -77,8 +77,8 @@ class Channel:
         self._count = 0
         subprocess.run(["git", "init", "--quiet", "--bare", str(self.server)], check=True, env=self._env)
         subprocess.run(["git", "init", "--quiet", "-b", BRANCH, str(self.work)], check=True, env=self._env)
-        for folder in ("host", "common"):  # the tree's host services and the shared package they import
-            shutil.copytree(REPO / folder, self.work / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        for part in ("host", "common"):  # the tree's host services and the shared package they import
+            shutil.copytree(REPO / part, self.work / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         self.git("remote", "add", "origin", self.url)
 
     def git(self, *args: str, signer: str | None = None) -> str:
