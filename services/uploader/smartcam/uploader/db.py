@@ -131,12 +131,11 @@ class Database:
         self.path = queue_dir / DB_NAME
         self._connection = connect(queue_dir)
         self._lock = threading.RLock()
+        self._locked = _Locked(self._lock, self._connection)
 
-    @contextmanager
-    def locked(self) -> Iterator[sqlite3.Connection]:
-        """The connection, for reads (and in-memory bookkeeping that must agree with them)."""
-        with self._lock:
-            yield self._connection
+    def locked(self) -> _Locked:
+        """`with database.locked() as connection:` reads (and in-memory bookkeeping that must agree with them)."""
+        return self._locked
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -147,3 +146,18 @@ class Database:
     def close(self) -> None:
         with self._lock:
             self._connection.close()
+
+
+class _Locked:
+    """The connection while holding the lock; a plain class, as cheap as the lock itself (it is on every call)."""
+
+    def __init__(self, lock: threading.RLock, connection: sqlite3.Connection) -> None:
+        self._lock = lock
+        self._connection = connection
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._lock.acquire()
+        return self._connection
+
+    def __exit__(self, *_exc: object) -> None:
+        self._lock.release()
