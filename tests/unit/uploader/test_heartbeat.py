@@ -185,7 +185,7 @@ def test_heartbeat_is_posted_to_its_path_with_its_own_key(target, run_deliverer,
     assert wait_until(lambda: queue.pending_message(KIND) is None)
     queue.put(make_event(1))
     assert wait_until(lambda: target.delivered_ids() == ["evt-1"])
-    assert status.collect(queue._dir)["heartbeats"]["sent"] == 1
+    assert status.collect(queue.directory)["heartbeats"]["sent"] == 1
 
 
 def test_a_heartbeat_the_target_refuses_is_dropped_and_events_still_flow(target, run_deliverer, wait_until,

@@ -22,8 +22,8 @@ from typing import Any
 from smartcam.common.counters import Counters
 from smartcam.common.logs import OncePerKind
 from smartcam.common.wire import format_time
-from smartcam.uploader import db
 from smartcam.uploader.host_files import read_host_facts
+from smartcam.uploader.outbox import OutboxMessage
 from smartcam.uploader.queue import LAST_MODEL_FACT, EventQueue
 from smartcam.uploader.recent import RecentErrors
 from smartcam.uploader.settings import UploaderSettings
@@ -63,7 +63,7 @@ class Heartbeat:
             self._trouble.report("store", f"cannot store a heartbeat ({error}); trying again in "
                                           f"{self.interval_s:g}s")
 
-    def ready(self, events_waiting: bool) -> db.OutboxMessage | None:
+    def ready(self, events_waiting: bool) -> OutboxMessage | None:
         """The heartbeat to send now, if any (see the module docstring for when)."""
         message = self._queue.pending_message(KIND)
         if message is None:
