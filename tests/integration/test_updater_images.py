@@ -61,7 +61,13 @@ def channel_stack(registry, stack_factory):
 def containers(stack, service):
     ids = docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={stack.project}",
                  "--filter", f"label=com.docker.compose.service={service}").split()
-    return json.loads(docker("inspect", *ids)) if ids else []
+    if not ids:
+        return []
+    # The updater may remove a container between `ps` and `inspect`: what vanished is simply not there any more.
+    result = subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True, timeout=60, check=False)
+    if result.returncode != 0 and "No such object" not in result.stderr:
+        raise RuntimeError(f"docker inspect failed: {result.stderr[-2000:]}")
+    return json.loads(result.stdout or "[]")
 
 
 def only(stack, service):

@@ -269,6 +269,7 @@ def test_5_to_8_refused_commits_a_reboot_and_an_outage_lose_nothing(lab: Lab):
     assert beat["counts"]["evicted"] == {}
     assert beat["counts"]["dead_lettered"] == 0
     refused = {item["commit"]: item for item in beat["checkout"]["refused"]}
+    assert unsigned in refused, f"unsigned {unsigned} not among the refused heads: {beat['checkout']}"
     assert refused[unsigned]["state"] == "rejected_unsigned"
     assert "not signed" in refused[unsigned]["reason"]
     assert refused[broken]["state"] == "rolled_back"
