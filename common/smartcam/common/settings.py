@@ -64,7 +64,7 @@ def scope(kind: Scope) -> dict[str, JsonValue]:
 def field_scope(info: FieldInfo) -> Scope:
     """The scope a field was declared with (user settings carry none)."""
     extra = info.json_schema_extra
-    return Scope(extra.get("scope", Scope.USER.value)) if isinstance(extra, dict) else Scope.USER
+    return Scope(str(extra.get("scope", Scope.USER.value))) if isinstance(extra, dict) else Scope.USER
 
 
 class CommonSettings(BaseSettings):

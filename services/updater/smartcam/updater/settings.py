@@ -68,10 +68,10 @@ class UpdaterSettings(CameraSettings, ChannelSettings, VersionSettings, UpdaterS
                                           description="A rejected publication is tried again after this long (at "
                                                       "once when its manifest changes).")
 
-    _service_names: tuple[str, ...] = PrivateAttr()
+    _update_order: tuple[str, ...] = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
-        self._service_names = tuple(n for n in self.update_services.split(",") if n)
+        self._update_order = tuple(n for n in self.update_services.split(",") if n)
 
     @field_validator("registry")
     @classmethod
@@ -90,7 +90,7 @@ class UpdaterSettings(CameraSettings, ChannelSettings, VersionSettings, UpdaterS
 
     @property
     def service_names(self) -> list[str]:
-        return list(self._service_names)
+        return list(self._update_order)
 
     @property
     def poll_interval(self) -> float:
