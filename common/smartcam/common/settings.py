@@ -103,7 +103,7 @@ class CameraSettings(CommonSettings):
     camera_id: str = Field(
         "smartcam-demo", min_length=1, max_length=128,
         description="Device id carried in every event and heartbeat; 1 to 128 characters from `A-Z a-z 0-9 . _ : -` "
-                    "(postinstall sets the device's hostname).")
+                    "(on a device, postinstall writes its own, which is also the hostname).")
 
     @field_validator("camera_id")
     @classmethod
