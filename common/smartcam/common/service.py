@@ -88,7 +88,7 @@ def _fatal_hold_s(logger: logging.Logger) -> float:
     """SMARTCAM_FATAL_HOLD_S, read directly: the settings themselves may be what is broken."""
     text = early_value("fatal_hold_s")
     try:
-        return max(0.0, float(text))
+        return max(0.0, float(text)) if text.strip() else DEFAULT_FATAL_HOLD_S
     except ValueError:
         logger.warning("SMARTCAM_FATAL_HOLD_S=%r is not a number of seconds; using %.0f", text, DEFAULT_FATAL_HOLD_S)
         return DEFAULT_FATAL_HOLD_S
