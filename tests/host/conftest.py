@@ -66,7 +66,7 @@ def settings_for(tmp_path: Path, keys: dict[str, Path]) -> Callable[..., CmdsSet
     def make(source: str | Path, **overrides: Any) -> CmdsSettings:
         values: dict[str, Any] = {
             "custom_cmds_source": str(source), "public_key": Path(f"{keys['trusted']}.pub"),
-            "state_dir": tmp_path / "state", "catch_up_window_s": 3600.0, "command_timeout_s": 10.0,
+            "cmds_dir": tmp_path / "state", "catch_up_window_s": 3600.0, "command_timeout_s": 10.0,
         }
         values.update(overrides)
         return CmdsSettings(**values)

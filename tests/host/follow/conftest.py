@@ -149,7 +149,7 @@ class Device:
         (self.root / "etc" / "hosts").write_text("127.0.0.1\tlocalhost\n")
         self.deploy_dir.mkdir()
         self.settings = FollowSettings(
-            repo_url=channel.url, channel=BRANCH, camera_id=CAMERA_ID, health_file=folder / "health.json",
+            repo_url=channel.url, channel=BRANCH, health_file=folder / "health.json",
             checkout_dir=self.checkout_dir, deploy_dir=self.deploy_dir, allowed_signers=self.allowed_signers,
             host_config_dir=self.config_dir, checkout_health_timeout_s=HEALTH_TIMEOUT_S, checkout_fetch_timeout_s=30,
             checkout_restart_units="", compose_project=self.project, postinstall_root=self.root)

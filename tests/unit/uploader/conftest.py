@@ -141,7 +141,7 @@ def make_settings(tmp_path, monkeypatch):
 
     def make(**overrides):
         values = {
-            "queue_dir": tmp_path / "queue", "config_dir": tmp_path / "etc-smartcam",
+            "queue_dir": tmp_path / "queue", "config_mount": tmp_path / "etc-smartcam",
             "legacy_url_file": tmp_path / "esb_url", "health_file": tmp_path / "health.json",
             "connect_timeout_s": 1.0, "read_timeout_s": 2.0, "backoff_base_s": 0.05, "backoff_cap_s": 0.2,
             "camera_id": "cam-1",

@@ -40,7 +40,7 @@ def make_heartbeat(make_settings, logger, host_dirs):
 
     def make(clock=None, **overrides):
         cmds, updater, checkout = host_dirs
-        settings = make_settings(cmds_status_file=cmds / "status.json", updater_dir=updater, checkout_dir=checkout,
+        settings = make_settings(cmds_mount=cmds, updater_dir=updater, checkout_mount=checkout,
                                  version="1.2.3",
                                  channel="devrelease", heartbeat_interval_s=60, **overrides)
         clock = clock or Clock()
@@ -153,7 +153,7 @@ def run_deliverer(make_settings, logger, host_dirs):
 
     def start(url, **overrides):
         cmds, updater, _ = host_dirs
-        settings = make_settings(upload_url=url, cmds_status_file=cmds / "status.json", updater_dir=updater,
+        settings = make_settings(upload_url=url, cmds_mount=cmds, updater_dir=updater,
                                  **overrides)
         counters = Counters()
         queue = EventQueue(settings.queue_dir, settings.queue_budget_bytes, logger, counters)

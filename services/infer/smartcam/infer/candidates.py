@@ -1,4 +1,4 @@
-"""Watch the updater's candidate pointer (`<model_store_dir>/candidate.json`) with a cheap stat.
+"""Watch the updater's candidate pointer (`<models_dir>/candidate.json`) with a cheap stat.
 
 The pointer names a directory the updater has already downloaded and verified; the updater only
 renames complete directories into place, so whatever the pointer names is whole.

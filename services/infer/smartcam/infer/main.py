@@ -108,10 +108,10 @@ def run(ctx: ServiceContext[InferSettings]) -> None:
 def _start_model(ctx: ServiceContext[InferSettings]) -> tuple[Detector, ModelSwitcher | None]:
     """The starting detector, plus a switcher when the models and state volumes are mounted."""
     settings = ctx.settings
-    if not (settings.model_store_dir.is_dir() and os.access(settings.model_state_dir, os.W_OK)):
+    if not (settings.models_dir.is_dir() and os.access(settings.infer_state_dir, os.W_OK)):
         ctx.logger.info("model updates off (no models volume at %s or no writable %s); serving %s",
-                        settings.model_store_dir, settings.model_state_dir, settings.model_dir)
+                        settings.models_dir, settings.infer_state_dir, settings.model_dir)
         return Detector.load(settings.model_dir, settings.inference_threads), None
-    state = ModelState(settings.model_state_dir, ctx.logger)
+    state = ModelState(settings.infer_state_dir, ctx.logger)
     detector = load_start_model(settings, state, ctx.logger, ctx.counters)
     return detector, ModelSwitcher(settings, state, detector, ctx.logger, ctx.counters)

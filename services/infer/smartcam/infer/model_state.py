@@ -1,6 +1,6 @@
 """infer's model state file: the model it serves (so a restart keeps it) and its verdict on each candidate.
 
-Lives in infer's only writable volume (`SMARTCAM_MODEL_STATE_DIR`); the updater reads it to record
+Lives in infer's only writable volume (`SMARTCAM_INFER_STATE_DIR`); the updater reads it to record
 the outcome in the update history. Written atomically, so a reader never sees half a document.
 """
 

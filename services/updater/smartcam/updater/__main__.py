@@ -87,8 +87,8 @@ def body(ctx: ServiceContext[UpdaterSettings]) -> None:
     settings = ctx.settings
     _heartbeat(ctx)
     ctx.logger.info("smartcam %s on channel %s (camera %s)", settings.version, settings.channel, settings.camera_id)
-    state_dir_ready(settings.state_dir)
-    history = UpdateHistory(settings.state_dir / "history.json")
+    state_dir_ready(settings.updater_dir)
+    history = UpdateHistory(settings.updater_dir / "history.json")
     models = ModelUpdater(settings, history, ctx.logger, ctx.counters, heartbeat=lambda: _heartbeat(ctx))
     if not models.enabled:
         ctx.logger.info("model updates off (SMARTCAM_MODEL_MANIFEST_URL is empty)")

@@ -45,7 +45,7 @@ class Engine:
         self._counters = counters
         self._problems = OncePerKind(logger, counters, "updates.problem")
         self._history = history
-        self._bad = BadDigests(settings.state_dir / "bad-digests.json")
+        self._bad = BadDigests(settings.updater_dir / "bad-digests.json")
         self._heartbeat = heartbeat
         self._replacer = Replacer(client, logger, settings.health_timeout_s, heartbeat)
         self._started = time.monotonic()
@@ -148,7 +148,7 @@ class Engine:
     def _update(self, current: Running, remote: str) -> None:
         kind: UpdateKind = "updater" if current.service == UPDATER else "service"
         needed = int(current.image.attrs.get("Size", 0)) + self._settings.min_free_disk_mb * 2**20
-        problem = free_disk_problem(self._settings.state_dir, needed)
+        problem = free_disk_problem(self._settings.updater_dir, needed)
         if problem:
             self._fail(kind, current, remote, "disk", f"not pulled: {problem}")
             return
@@ -225,7 +225,7 @@ class Engine:
         for service, current in self._find_running().items():
             env = dict(item.partition("=")[::2] for item in current.image.attrs["Config"].get("Env") or [])
             services[service] = RunningService(current.ref, current.digest, env.get("SMARTCAM_VERSION"))
-        write_state(self._settings.state_dir / "state.json", services, active_model(self._settings.infer_state_dir))
+        write_state(self._settings.updater_dir / "state.json", services, active_model(self._settings.infer_state_dir))
 
 
 def state_dir_ready(path: Path) -> None:
@@ -237,4 +237,4 @@ def state_dir_ready(path: Path) -> None:
         probe.unlink()
     except OSError as error:
         raise FatalError(f"state dir {path} is not writable ({error}); mount the updater-state volume there "
-                         "(SMARTCAM_STATE_DIR)") from error
+                         "(SMARTCAM_UPDATER_DIR)") from error

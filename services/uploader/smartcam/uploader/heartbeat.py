@@ -77,7 +77,7 @@ class Heartbeat:
         now = self._clock()
         settings = self._settings
         figures = self._queue.figures()
-        host = read_host_facts(settings.cmds_status_file, settings.updater_dir, settings.checkout_dir)
+        host = read_host_facts(settings.cmds_mount / "status.json", settings.updater_dir, settings.checkout_mount)
         uploader = {**host.services.get("uploader", {}), "version": settings.version}
         last_model = self._queue.fact(LAST_MODEL_FACT)
         disk = shutil.disk_usage(settings.queue_dir)
