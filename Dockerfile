@@ -11,9 +11,9 @@
 ARG BASE_IMAGE=debian:bookworm-slim
 
 FROM ${BASE_IMAGE} AS python
-RUN --mount=type=bind,source=docker/install-python,target=/mnt/build/install-python \
-    --mount=type=bind,source=common/requirements.txt,target=/mnt/build/common.txt \
-    /mnt/build/install-python /mnt/build/common.txt
+RUN --mount=type=bind,source=docker/install-python,target=/mnt/install-python \
+    --mount=type=bind,source=common/requirements.txt,target=/mnt/common-requirements.txt \
+    /mnt/install-python /mnt/common-requirements.txt
 ENV PATH=/opt/venv/bin:/usr/sbin:/usr/bin:/sbin:/bin PYTHONPATH=/opt/smartcam/lib \
     PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
@@ -21,13 +21,13 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
 
 # capture: reads frames from the camera (or replays photos) and serves the newest one to infer.
 FROM python AS capture
-RUN --mount=type=bind,source=docker/install-service-deps,target=/mnt/build/install-service-deps \
-    --mount=type=bind,source=services/capture/requirements.txt,target=/mnt/build/service.txt \
-    /mnt/build/install-service-deps --apt "python3-numpy" /mnt/build/service.txt
+RUN --mount=type=bind,source=docker/install-service-deps,target=/mnt/install-service-deps \
+    --mount=type=bind,source=services/capture/requirements.txt,target=/mnt/service-requirements.txt \
+    /mnt/install-service-deps --apt "python3-numpy" /mnt/service-requirements.txt
 # Set on Raspberry Pi builds (compose.picamera2.yaml) to install picamera2 from the Raspberry Pi repository.
 ARG RASPBERRY_PI_APT=""
-RUN --mount=type=bind,source=docker/add-raspberrypi-camera,target=/mnt/build/add-raspberrypi-camera \
-    /mnt/build/add-raspberrypi-camera "${RASPBERRY_PI_APT}"
+RUN --mount=type=bind,source=docker/add-raspberrypi-camera,target=/mnt/add-raspberrypi-camera \
+    /mnt/add-raspberrypi-camera "${RASPBERRY_PI_APT}"
 COPY services/capture/photos /opt/smartcam/photos
 COPY common/smartcam/common /opt/smartcam/lib/smartcam/common
 COPY services/capture/smartcam/capture /opt/smartcam/lib/smartcam/capture
@@ -38,9 +38,9 @@ ENV SMARTCAM_VERSION=${SMARTCAM_VERSION}
 
 # infer: runs the TFLite detector on frames and sends the events worth keeping to the uploader.
 FROM python AS infer
-RUN --mount=type=bind,source=docker/install-service-deps,target=/mnt/build/install-service-deps \
-    --mount=type=bind,source=services/infer/requirements.txt,target=/mnt/build/service.txt \
-    /mnt/build/install-service-deps --apt "python3-numpy" /mnt/build/service.txt
+RUN --mount=type=bind,source=docker/install-service-deps,target=/mnt/install-service-deps \
+    --mount=type=bind,source=services/infer/requirements.txt,target=/mnt/service-requirements.txt \
+    /mnt/install-service-deps --apt "python3-numpy" /mnt/service-requirements.txt
 # The bundled models. A model fetched at build time (e.g. by docker/fetch-coco-model) belongs here: fetch it
 # in a stage of its own (`FROM python AS coco-model`) and `COPY --from=coco-model` only the checked file into
 # /opt/smartcam/models, so the download tools stay out of this image and the layer survives code changes.
@@ -56,9 +56,9 @@ ENV SMARTCAM_VERSION=${SMARTCAM_VERSION}
 
 # uploader: stores events durably and forwards them to the REST target.
 FROM python AS uploader
-RUN --mount=type=bind,source=docker/install-service-deps,target=/mnt/build/install-service-deps \
-    --mount=type=bind,source=services/uploader/requirements.txt,target=/mnt/build/service.txt \
-    /mnt/build/install-service-deps --apt "" /mnt/build/service.txt
+RUN --mount=type=bind,source=docker/install-service-deps,target=/mnt/install-service-deps \
+    --mount=type=bind,source=services/uploader/requirements.txt,target=/mnt/service-requirements.txt \
+    /mnt/install-service-deps --apt "" /mnt/service-requirements.txt
 # The queue (a volume), and mount points for the read-only host cmds results and updater state.
 # `smartcam status` on PATH: docker compose exec uploader smartcam status [--json]
 RUN install -d -o 10001 -g 10001 -m 0750 /var/lib/smartcam/queue \
@@ -74,9 +74,9 @@ ENV SMARTCAM_VERSION=${SMARTCAM_VERSION}
 
 # updater: keeps images and models current on the device's channel.
 FROM python AS updater
-RUN --mount=type=bind,source=docker/install-service-deps,target=/mnt/build/install-service-deps \
-    --mount=type=bind,source=services/updater/requirements.txt,target=/mnt/build/service.txt \
-    /mnt/build/install-service-deps --apt "" /mnt/build/service.txt
+RUN --mount=type=bind,source=docker/install-service-deps,target=/mnt/install-service-deps \
+    --mount=type=bind,source=services/updater/requirements.txt,target=/mnt/service-requirements.txt \
+    /mnt/install-service-deps --apt "" /mnt/service-requirements.txt
 # Mount points of the state and shared model volumes, owned by the service user so a fresh volume is too.
 RUN install -d -o 10001 -g 10001 -m 0750 /var/lib/smartcam/updater /var/lib/smartcam/models \
     /var/lib/smartcam/infer-state
@@ -89,9 +89,9 @@ ENV SMARTCAM_VERSION=${SMARTCAM_VERSION}
 
 # demo-sink: a stand-in REST target that saves each event as JSON plus an annotated JPEG.
 FROM python AS demo-sink
-RUN --mount=type=bind,source=docker/install-service-deps,target=/mnt/build/install-service-deps \
-    --mount=type=bind,source=services/demo_sink/requirements.txt,target=/mnt/build/service.txt \
-    /mnt/build/install-service-deps --apt "" /mnt/build/service.txt
+RUN --mount=type=bind,source=docker/install-service-deps,target=/mnt/install-service-deps \
+    --mount=type=bind,source=services/demo_sink/requirements.txt,target=/mnt/service-requirements.txt \
+    /mnt/install-service-deps --apt "" /mnt/service-requirements.txt
 RUN install -d -o 10001 -g 10001 -m 0750 /var/lib/smartcam/events
 COPY common/smartcam/common /opt/smartcam/lib/smartcam/common
 COPY services/demo_sink/smartcam/demo_sink /opt/smartcam/lib/smartcam/demo_sink
