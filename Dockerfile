@@ -1,6 +1,6 @@
 # Every smartcam image, one target per compose service (compose.yaml's `build.target` is the service name):
 #   docker compose build                                  all of them (tests and scripts/publish do this)
-#   docker build --target infer -t smartcam/infer .       one, from the repository root (BuildKit)
+#   docker compose build infer                            one (or: docker buildx build --target infer .)
 #
 # Layers go from shared to specific, so a device downloads the shared ones once for all images:
 #   python     Debian's python3, a venv that also sees Debian's Python packages, common/requirements.txt,
