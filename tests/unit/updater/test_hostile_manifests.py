@@ -18,7 +18,7 @@ import pytest
 
 from smartcam.common.counters import Counters
 from smartcam.common.logs import OncePerKind
-from smartcam.updater.__main__ import UpdateRound
+from smartcam.updater.main import UpdateRound
 from smartcam.updater.models import http
 from smartcam.updater.models.store import ModelStore
 from smartcam.updater.models.updater import ModelUpdater

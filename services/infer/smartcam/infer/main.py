@@ -11,7 +11,7 @@ import zmq
 from smartcam.common.events import EventSender
 from smartcam.common.frames import LatestFrameClient
 from smartcam.common.logs import OncePerKind
-from smartcam.common.service import ServiceContext
+from smartcam.common.service import ServiceContext, run_service
 from smartcam.common.wire import Event, Frame
 from smartcam.infer.detector import Detector
 from smartcam.infer.latency import FrameStats
@@ -57,7 +57,7 @@ class Pipeline:
                      model=self.detector.model_ref, sample=decision.sample, image=jpeg)
 
 
-def run(ctx: ServiceContext[InferSettings]) -> None:
+def body(ctx: ServiceContext[InferSettings]) -> None:
     settings = ctx.settings
     detector, switcher = _start_model(ctx)
     ctx.logger.info("model %s (sha256 %s…) loaded; labels of interest %s",
@@ -115,3 +115,7 @@ def _start_model(ctx: ServiceContext[InferSettings]) -> tuple[Detector, ModelSwi
     state = ModelState(settings.infer_state_dir, ctx.logger)
     detector = load_start_model(settings, state, ctx.logger, ctx.counters)
     return detector, ModelSwitcher(settings, state, detector, ctx.logger, ctx.counters)
+
+
+def main() -> int:
+    return run_service("infer", InferSettings, body)
