@@ -176,22 +176,22 @@ def encode(message: Message) -> list[Any]:
     if isinstance(message, FrameRequest):
         return [_header(FrameRequestHeader())]
     if isinstance(message, Frame):
-        header = FrameHeader.model_construct(
+        frame = FrameHeader.model_construct(
             camera_id=message.camera_id, seq=message.seq, captured_at=message.captured_at,
             location=_location(message.location),
             parts=[ImagePartHeader.model_construct(name=p.name, pixel_format=p.pixel_format, shape=list(p.shape))
                    for p in message.parts],
         )
-        return [_header(header), *message.buffers]
+        return [_header(frame), *message.buffers]
     if isinstance(message, Event):
-        header = EventHeader.model_construct(
+        event = EventHeader.model_construct(
             event_id=message.event_id, camera_id=message.camera_id, seq=message.seq,
             captured_at=message.captured_at, location=_location(message.location),
             detections=[d.to_document() for d in message.detections],
             model=WireModel.model_construct(name=message.model.name, sha256=message.model.sha256),
             sample=message.sample, content_type=message.content_type,
         )
-        return [_header(header), message.image]
+        return [_header(event), message.image]
     if isinstance(message, Ack):
         return [_header(AckHeader.model_construct(event_id=message.event_id, stored=message.stored,
                                                   reason=message.reason))]

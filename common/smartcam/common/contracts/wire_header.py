@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import BeforeValidator, Field, PlainSerializer, StrictBool, StrictInt
 from pydantic_core import PydanticCustomError
 
 from smartcam.common.contracts.parts import CONTENT_TYPE_PATTERN, Detection, Location, Part
 
-WIRE_VERSION = 1
+WIRE_VERSION: Final = 1
 MAGIC_KEY = "smartcam"
 ID_REGEX = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 ID_RULE = "1-128 characters from A-Z a-z 0-9 . _ : -"
