@@ -10,10 +10,13 @@ import os
 import subprocess
 import time
 import uuid
+from dataclasses import asdict
 
 import pytest
 
 import docker as docker_sdk
+from smartcam.common.contracts.history import UpdateHistoryDocument
+from smartcam.common.contracts.updater_state import UpdaterState
 from smartcam.updater.images import remove_superseded
 from tests.integration.harness import REPO, TEST_CHANNEL, compose
 from tests.integration.registry import Registry, build_variant, docker
@@ -87,7 +90,10 @@ def counter(stack, service, name):
 
 
 def history(stack):
-    return read(stack, "updater", "/var/lib/smartcam/updater/history.json", "[]")
+    """The updater's history.json records, read with its model as the uploader does."""
+    container = only(stack, "updater")["Id"]
+    text = docker("exec", container, "sh", "-c", "cat /var/lib/smartcam/updater/history.json 2>/dev/null || echo '[]'")
+    return [asdict(record) for record in UpdateHistoryDocument.from_json(text, "history.json").records]
 
 
 def healthy(container):
@@ -154,9 +160,8 @@ def test_new_image_replaces_the_service_with_its_compose_configuration(channel_s
     record = history(stack)[-1]
     assert (record["kind"], record["target"], record["to_ref"], record["result"]) == (
         "service", "infer", digest, "updated")
-    state = read(stack, "updater", "/var/lib/smartcam/updater/state.json")
-    assert state["services"]["infer"]["digest"] == digest
-    assert state["services"]["infer"]["version"] == "dev"
+    state = UpdaterState.from_raw(read(stack, "updater", "/var/lib/smartcam/updater/state.json"), "state.json")
+    assert (state.version, state.services["infer"].digest, state.services["infer"].version) == (1, digest, "dev")
     assert image_id(old["Image"]) == old["Image"]
     # The stack still works end to end on the new container: infer keeps taking frames.
     taken = counter(stack, "capture", "frames.sent")

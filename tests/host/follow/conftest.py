@@ -15,11 +15,13 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
 from smartcam.common.counters import Counters
+from smartcam.common.history import UpdateHistory
 from smartcam.follow.deployments import Deployments
 from smartcam.follow.follower import Follower
 from smartcam.follow.settings import FollowSettings
@@ -182,8 +184,7 @@ class Device:
         return json.loads((self.checkout_dir / "status.json").read_text())
 
     def history(self, commit: str | None = None) -> list[dict]:
-        path = self.checkout_dir / "history.json"
-        records = json.loads(path.read_text()) if path.exists() else []
+        records = [asdict(r) for r in UpdateHistory(self.checkout_dir / "history.json").records()]
         return [r for r in records if commit is None or r["to_ref"] == commit]
 
     def state(self) -> dict:

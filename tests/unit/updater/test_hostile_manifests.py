@@ -279,6 +279,19 @@ def test_a_failing_model_step_never_stops_image_updates(caplog):
     assert caplog.text.count("image updates go on") == 1
 
 
+def test_infer_state_from_a_newer_infer_is_reported_with_the_fix(hostile, device, caplog):
+    _, infer_state, history = device
+    (infer_state / "model-state.json").write_text(json.dumps({"version": 2, "active": None, "verdicts": []}))
+    hostile.document("/devrelease/manifest.json", json.dumps(good_manifest()).encode())
+    counters = Counters()
+    with caplog.at_level(logging.ERROR):
+        make_updater(hostile, device, counters).step()
+    assert counters.get("models.problems.infer_state_newer") == 1
+    assert "model-state.json has version 2" in caplog.text
+    assert "update this service" in caplog.text
+    assert history.records() == []
+
+
 def test_damaged_infer_state_does_not_raise(hostile, device):
     _, infer_state, history = device
     (infer_state / "model-state.json").write_text(json.dumps({"active": {"sha256": "x"}, "verdicts": [{}]}))

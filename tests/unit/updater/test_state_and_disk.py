@@ -2,7 +2,7 @@
 
 import json
 
-from smartcam.common.model_exchange import STATE_NAME
+from smartcam.common.contracts.model_exchange import STATE_NAME
 from smartcam.updater.images import free_disk_problem
 from smartcam.updater.state import RunningService, active_model, write_state
 

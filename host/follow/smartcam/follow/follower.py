@@ -15,7 +15,13 @@ from collections.abc import Callable
 from enum import Enum
 
 from smartcam.common.badlist import BadDigests
-from smartcam.common.checkout_status import CheckoutState, CheckoutStatus, HeadOutcome, PollResult, write_status
+from smartcam.common.contracts.checkout_status import (
+    CheckoutState,
+    CheckoutStatus,
+    HeadOutcome,
+    PollResult,
+    write_status,
+)
 from smartcam.common.counters import Counters
 from smartcam.common.history import UpdateHistory, UpdateRecord, UpdateResult
 from smartcam.common.logs import OncePerKind

@@ -1,6 +1,6 @@
 """The updater: `python -m smartcam.updater [--self-test]`.
 
-One loop, two kinds of update, one history (`<state_dir>/history.json`):
+One loop, two kinds of update, one history (`<updater_dir>/history.json`):
 - images (SMARTCAM_REGISTRY set): poll the channel's tags, update containers gated on their
   healthcheck (engine.py);
 - models (SMARTCAM_MODEL_MANIFEST_URL set): offer verified models to infer (models/).
