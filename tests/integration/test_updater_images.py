@@ -14,6 +14,7 @@ import uuid
 import pytest
 
 import docker as docker_sdk
+from smartcam.updater.docker_calls import DockerCalls
 from smartcam.updater.images import remove_superseded
 from tests.integration.harness import REPO, TEST_CHANNEL, compose
 from tests.integration.registry import Registry, build_variant, docker
@@ -330,7 +331,7 @@ def test_superseded_images_are_removed_keeping_current_and_previous(registry):
         image = client.images.pull(repository, tag=digest)  # as the updater pulls: by digest, then tag
         image.tag(repository, "chan")
         pulled.append(image.id)
-    removed = remove_superseded(client, repository, {pulled[2], pulled[1]}, logging.getLogger("test"))
+    removed = remove_superseded(DockerCalls(client.api), repository, {pulled[2], pulled[1]}, logging.getLogger("test"))
     left = {image.id for image in client.images.list(name=repository)}
     assert removed == 1
     assert left == {pulled[1], pulled[2]}
