@@ -231,6 +231,8 @@ def next_steps(service: str, situation: Situation) -> list[Step]:
         return [Skip(service, "registry", offer.message)]
     attempt = situation.attempts.get(service)
     if attempt is not None and attempt.digest == offer:
+        if attempt.recorded:  # a good update: only the updater has something left to do
+            return [HandOver(service)] if service == UPDATER else []
         return _ending(service, attempt) or _after_verdict(service, attempt) or _forward(service, attempt)
     return _first_steps(service, current, offer, situation)
 
@@ -254,8 +256,6 @@ def _ending(service: str, attempt: Attempt) -> list[Step]:
         return [Fail(service, attempt.digest, *attempt.failure)]
     if attempt.rolled_back:
         return [_reject(service, attempt)]
-    if attempt.recorded:
-        return [HandOver(service)] if service == UPDATER else []
     if attempt.pruned is None:
         return []
     finish = Finish(service, attempt.digest, _healthy_reason(service == UPDATER, attempt), attempt.pruned)
