@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from docker.errors import APIError
 from requests.exceptions import RequestException
 
 import docker
 from smartcam.updater.clone import ContainerSpec
+
+__all__ = ["API_VERSION", "DOCKER_ERRORS", "APIError", "DockerCalls"]
 
 API_VERSION = "1.41"  # Docker 20.10; pinned so the allow-list sees stable paths
 DOCKER_ERRORS = (docker.errors.DockerException, RequestException)
@@ -83,7 +86,7 @@ class DockerCalls:
         for progress in self._api.pull(repository, tag=digest, stream=True, decode=True):
             heartbeat()
             if "error" in progress:
-                raise docker.errors.APIError(f"pull of {repository}@{digest}: {progress['error']}")
+                raise APIError(f"pull of {repository}@{digest}: {progress['error']}")
         return self.inspect_image(f"{repository}@{digest}")
 
     def tag(self, image: str, repository: str, tag: str) -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import docker
-from smartcam.updater.docker_calls import DockerCalls
+from smartcam.updater.docker_calls import APIError, DockerCalls
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -36,6 +35,6 @@ def remove_superseded(calls: DockerCalls, repository: str, keep: set[str], logge
         try:
             calls.remove_image(image["Id"], force=False)
             removed += 1
-        except docker.errors.APIError as error:  # e.g. a child image of a test build; not worth failing over
+        except APIError as error:  # e.g. a child image of a test build; not worth failing over
             logger.info("kept superseded image %s: %s", image["Id"][7:19], error.explanation)
     return removed
