@@ -105,7 +105,7 @@ class Engine:
             try:
                 attempts[service] = self._executors.execute(step, current, attempt, work)
             except DOCKER_ERRORS as error:
-                attempts[service] = attempt.but(failure=plan.failure(step, str(error)))
+                attempts[service] = replace(attempt, failure=plan.failure(step, str(error)))
                 continue
             if step.ends_turn:
                 return

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from smartcam.common.badlist import BadDigests
@@ -75,38 +75,38 @@ class Executors:
         self._logger.info("updating %s: %s -> %s", current.service, current.digest or "local build", step.digest)
         work.new_image = self._calls.pull(current.repository, step.digest, self._heartbeat)
         self._calls.tag(work.new_image["Id"], current.repository, current.tag)
-        return attempt.but(pulled=True)
+        return replace(attempt, pulled=True)
 
     def _self_test(self, step: plan.SelfTest, current: Running, attempt: Attempt, work: Work) -> Attempt:
-        return attempt.but(self_test=self._replacer.self_test(work.new_image_id))
+        return replace(attempt, self_test=self._replacer.self_test(work.new_image_id))
 
     def _set_aside(self, step: plan.SetAside, current: Running, attempt: Attempt, work: Work) -> Attempt:
         work.stopped_at = time.monotonic()
         try:
             self._replacer.set_aside(current, stop=step.stop)
         except DOCKER_ERRORS as error:
-            return attempt.but(set_aside_error=str(error))
-        return attempt.but(set_aside=True)
+            return replace(attempt, set_aside_error=str(error))
+        return replace(attempt, set_aside=True)
 
     def _start_new(self, step: plan.StartNew, current: Running, attempt: Attempt, work: Work) -> Attempt:
         work.new_container, problem = self._replacer.start_new(current, work.new_image_id)
-        return attempt.but(started=problem is None, health=problem)
+        return replace(attempt, started=problem is None, health=problem)
 
     def _wait_healthy(self, step: plan.WaitHealthy, current: Running, attempt: Attempt, work: Work) -> Attempt:
         verdict = self._replacer.wait_healthy(work.new_container or "")
-        return attempt.but(health=verdict, healthy_after_s=time.monotonic() - work.stopped_at)
+        return replace(attempt, health=verdict, healthy_after_s=time.monotonic() - work.stopped_at)
 
     def _remove_old(self, step: plan.RemoveOld, current: Running, attempt: Attempt, work: Work) -> Attempt:
         self._replacer.remove(current.id)
-        return attempt.but(old_removed=True)
+        return replace(attempt, old_removed=True)
 
     def _rollback(self, step: plan.Rollback, current: Running, attempt: Attempt, work: Work) -> Attempt:
         problem = self._replacer.restore(current, work.new_container, restart_old=step.restart_old)
-        return attempt.but(rolled_back=True, rollback_problem=problem)
+        return replace(attempt, rolled_back=True, rollback_problem=problem)
 
     def _prune(self, step: plan.Prune, current: Running, attempt: Attempt, work: Work) -> Attempt:
         keep = {work.new_image_id, current.image_id}
-        return attempt.but(pruned=remove_superseded(self._calls, current.repository, keep, self._logger))
+        return replace(attempt, pruned=remove_superseded(self._calls, current.repository, keep, self._logger))
 
     def _finish(self, step: plan.Finish, current: Running, attempt: Attempt, work: Work) -> Attempt:
         self._counters.inc("updates.applied")
@@ -114,7 +114,7 @@ class Executors:
         self._logger.info("updated %s to %s (%s)", current.service, step.digest, step.how)
         for kind_of_problem in ("disk", "pull", "docker"):
             self._problems.forget(kind_of_problem)
-        return attempt.but(recorded=True)
+        return replace(attempt, recorded=True)
 
     def _hand_over(self, step: plan.HandOver, current: Running, attempt: Attempt, work: Work) -> Attempt:
         self._logger.info("successor updater is healthy; removing this container")

@@ -11,7 +11,7 @@ self-test, a rollback, the prune count), so each re-plan continues the same list
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 UPDATER = "updater"  # updates itself after every other service, once its successor passed a self-test
@@ -66,9 +66,6 @@ class Attempt:
     pruned: int | None = None  # superseded images removed after a good update
     recorded: bool = False  # the good update is in the history
     failure: tuple[FailCause, str] | None = None  # a step that could not be done, and why
-
-    def but(self, **changes: object) -> Attempt:
-        return replace(self, **changes)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
