@@ -92,6 +92,7 @@ class Engine:
         """Plan, execute the first step, feed back what it found out, plan again; until the turn ends."""
         attempts: dict[str, Attempt] = {}
         work = Work()  # what the executors hold for this service's steps
+        steps: list[plan.Step] = []
         for _ in range(MAX_STEPS):
             now = replace(situation, free_disk_bytes=self._free_disk(), attempts=attempts)  # a pull takes space
             steps = plan.next_steps(service, now)

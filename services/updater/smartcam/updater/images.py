@@ -18,6 +18,7 @@ def split_ref(ref: str) -> tuple[str, str]:
 
 def repo_digest(image: dict[str, Any], repository: str) -> str | None:
     """The registry digest this local image (inspect output) was pulled as from `repository`, if any."""
+    item: str
     for item in image.get("RepoDigests") or []:
         repo, _, digest = item.partition("@")
         if repo == repository:
