@@ -20,7 +20,7 @@ from smartcam.common.logs import OncePerKind
 from smartcam.common.polling import PollSchedule
 from smartcam.common.service import ServiceContext, run_service
 from smartcam.common.settings import SettingsError, load_settings
-from smartcam.updater.containers import connect
+from smartcam.updater.docker_calls import DockerCalls
 from smartcam.updater.engine import Engine, state_dir_ready
 from smartcam.updater.models import ModelUpdater
 from smartcam.updater.settings import UpdaterSettings
@@ -34,7 +34,7 @@ class ImagePolling:
     def __init__(self, ctx: ServiceContext[UpdaterSettings], history: UpdateHistory) -> None:
         settings = ctx.settings
         self._ctx = ctx
-        self._engine = Engine(connect(settings.docker_host), settings, history, ctx.logger, ctx.counters,
+        self._engine = Engine(DockerCalls.connect(settings.docker_host), settings, history, ctx.logger, ctx.counters,
                               heartbeat=lambda: _heartbeat(ctx))
         self._schedule = PollSchedule(settings.poll_interval, settings.poll_jitter, settings.retry_initial_s)
         self.next_poll = time.monotonic() + settings.first_poll_delay_s

@@ -1,4 +1,4 @@
-"""`<state_dir>/state.json` (`smartcam.common.contracts.updater_state`): what each service runs now.
+"""`<updater_dir>/state.json` (`smartcam.common.contracts.updater_state`): what each service runs now.
 
 Read by the uploader for its heartbeat (it may not touch the Docker API). Rewritten atomically after every
 poll round, with infer's active model as infer itself reports it.
