@@ -11,6 +11,7 @@ started and images are not built; Docker's own apt repository (Compose v2) is un
 the host's docker CLI and Compose plugin are mounted in and the step takes its "already present" path.
 """
 
+import json
 import shutil
 import subprocess
 import uuid
@@ -97,9 +98,11 @@ def test_the_installed_cmds_service_verifies_the_signed_custom_cmds(container):
         set -a; . /etc/smartcam/smartcam.env; set +a
         export PYTHONPATH=/opt/smartcam/common:/opt/smartcam/host/cmds SMARTCAM_HEALTH_FILE=/run/cmds-health.json
         timeout -s TERM 20 {VENV_PYTHON} -m smartcam.cmds & service=$!
-        for _ in $(seq 100); do [ -f /var/lib/smartcam/cmds/status.json ] && break; sleep 0.2; done
+        for _ in $(seq 100); do grep -Eqs '"ok": ?true' /var/lib/smartcam/cmds/status.json && break; sleep 0.2; done
         kill -TERM $service; wait $service
         cat /var/lib/smartcam/cmds/status.json""", timeout=60)
     assert service.returncode == 0, service.stderr
-    assert '"ok": true' in service.stdout
-    assert '"source": "/opt/smartcam/custom_cmds"' in service.stdout
+    status = json.loads(service.stdout)
+    assert status["poll"]["ok"] is True, status
+    assert status["source"] == "/opt/smartcam/custom_cmds"
+    assert status["file"]["sha256"], status  # the signed file was verified
