@@ -16,6 +16,7 @@ from smartcam.common.wire import Detection, ModelRef
 from smartcam.infer.decoders import DECODERS, Decoder, DecoderMismatchError
 from smartcam.infer.errors import ModelError
 from smartcam.infer.manifest import MANIFEST_NAME, Manifest, RawNormalisation, load_manifest
+from smartcam.infer.model_file import embedded_labels
 from smartcam.infer.preprocess import InputWriter
 from smartcam.infer.runtime import make_interpreter
 
@@ -107,10 +108,13 @@ class Detector:
             )
         model_path = model_dir / manifest.model_file
         check_model_file(model_path, manifest, manifest_path)
+        if manifest.labels_from == "embedded":
+            manifest = manifest.model_copy(update={"labels": embedded_labels(model_path)})
         interpreter = make_interpreter(model_path, num_threads or None)
         dtype = _check_input(interpreter.get_input_details(), manifest, model_path, manifest_path)
         try:
             decoder = decoder_type(manifest, interpreter.get_output_details())
+            decoder.check_model(model_path)
         except DecoderMismatchError as error:
             raise ModelError(
                 f"model file {model_path} does not fit {manifest_path}: {error}; "
