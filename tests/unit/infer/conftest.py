@@ -30,10 +30,7 @@ SKIMAGE_PLATFORM = ("--platform", "manylinux_2_28_x86_64", "--python-version", "
 
 def fetch_coco_model(target: Path) -> Path:
     """The COCO model directory at `target`, filled by the same script as the image build (cached)."""
-    target.mkdir(parents=True, exist_ok=True)
-    for name in ("manifest.json", "NOTICE.md"):
-        shutil.copy2(COCO_SOURCE_DIR / name, target / name)
-    subprocess.run([str(ROOT / "docker/fetch-coco-model"), str(target)], check=True,
+    subprocess.run([str(ROOT / "docker/fetch-coco-model"), str(target), str(COCO_SOURCE_DIR)], check=True,
                    env={**os.environ, "PYTHON": sys.executable})
     return target
 
