@@ -50,6 +50,16 @@ class InferSettings(CommonSettings):
     baseline_every_n: int = Field(default=0, ge=0)
     blur_labels: str = "face"
     blur_margin: float = Field(default=DEFAULT_MARGIN, ge=0.0, le=2.0)
+    privacy_faces: bool = Field(
+        True, description="Pixelate faces in every uploaded JPEG whatever the main model is: when it does not "
+        "detect faces itself, the face model in SMARTCAM_PRIVACY_MODEL_DIR runs on each frame about to be uploaded")
+    privacy_model_dir: Path = Field(
+        Path("/opt/smartcam/models/blazeface-short-range"),
+        description="Face model of the privacy stage (folder with manifest.json); if it does not load, infer "
+        "uploads no image at all rather than unblurred ones")
+    privacy_min_score: float = Field(
+        0.5, ge=0.0, le=1.0, description="Faces the privacy stage's face model finds at or above this score are "
+        "pixelated (lower blurs more; the face model reports nothing under its manifest's score threshold)")
     jpeg_quality: int = Field(default=85, ge=1, le=95)
     jpeg_max_size: int = Field(default=0, ge=0, le=16384)
     frames_endpoint: ZmqEndpoint = "tcp://capture:5555"
