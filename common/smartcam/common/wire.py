@@ -37,6 +37,8 @@ MAX_HEADER_BYTES = 64 * 1024
 
 # Event and camera ids: safe in HTTP headers, file names and log lines (infer's are uuid4 hex).
 ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+ZONE_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # zone names reach JSON and logs
+MAX_ZONES = 32
 ID_RULE = "1-128 characters from A-Z a-z 0-9 . _ : -"
 # Capture times outside this range are rejected: a camera's clock is never there, and far-off
 # years overflow date arithmetic (9999-12-31T23:59:59-23:59 is past year 9999 in UTC).
@@ -110,9 +112,14 @@ class Detection:
     label: str
     score: float
     box: tuple[float, float, float, float]  # x0, y0, x1, y1 normalised to 0..1
+    zones: tuple[str, ...] = ()  # named zones (infer's SMARTCAM_ZONES) the object stands in; sent only when any
 
     def to_json(self) -> dict[str, Any]:
-        return {"label": self.label, "score": round(self.score, 4), "box": [round(v, 4) for v in self.box]}
+        document: dict[str, Any] = {"label": self.label, "score": round(self.score, 4),
+                                    "box": [round(v, 4) for v in self.box]}
+        if self.zones:
+            document["zones"] = list(self.zones)
+        return document
 
 
 @dataclass(frozen=True)
@@ -283,6 +290,13 @@ def _parse_detections(header: dict[str, Any]) -> list[Detection]:
             raise WireError("bad_field", f"detection box {list(box)} does not have 4 values")
         if not all(math.isfinite(v) for v in (detection.score, *box)):
             raise WireError("bad_field", f"detection {item!r} holds a number that is not finite")
+        zones = item.get("zones", [])
+        if not isinstance(zones, list) or len(zones) > MAX_ZONES or not all(
+                isinstance(zone, str) and ZONE_PATTERN.fullmatch(zone) for zone in zones):
+            raise WireError("bad_field", f"detection zones {zones!r} are not up to {MAX_ZONES} names of "
+                            "1-64 characters from A-Z a-z 0-9 . _ : -")
+        if zones:
+            detection = Detection(detection.label, detection.score, detection.box, tuple(zones))
         detections.append(detection)
     return detections
 

@@ -39,13 +39,14 @@ class Pipeline:
         self.detector = detector
         self._sender = sender
         self.privacy = privacy
+        self._zones = settings.zone_rules
         self._withheld = OncePerKind(ctx.logger, ctx.counters, "events.withheld")
         self._policy = SelectionPolicy(settings.min_scores, settings.cooldown_s, settings.baseline_every_n)
         self.stats = FrameStats()
 
     def process(self, frame: Frame) -> Event | None:
         """Run detection and the policy on one frame; return the event to send, if any."""
-        detections = self.detector.detect(stream_as_rgb(frame, detection_stream(frame)))
+        detections = self._zones.apply(self.detector.detect(stream_as_rgb(frame, detection_stream(frame))))
         decision = self._policy.decide(detections, time.monotonic())
         self._ctx.counters.inc("frames.inferred")
         self.stats.record(frame.captured_at.timestamp(), time.time())
@@ -53,8 +54,8 @@ class Pipeline:
             return None
         settings = self._settings
         try:
-            redacted = self.privacy.redact(stream_as_rgb(frame, frame.parts[0].name), self.detector.labels,
-                                           detections)
+            redacted = self.privacy.redact(self._zones.burn_masks(stream_as_rgb(frame, frame.parts[0].name)),
+                                           self.detector.labels, detections)
         except PrivacyUnavailableError as error:
             self._withheld.report("privacy_unavailable", f"event of frame {frame.seq} withheld: {error}")
             return None

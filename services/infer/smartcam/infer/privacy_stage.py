@@ -80,8 +80,12 @@ class PrivacyStage:
         elif self.unavailable is not None:
             raise PrivacyUnavailableError(self.unavailable)
         redacted = blur_labels(frame, targets, {d.label for d in targets}, self._margin)
-        for _ in range(CHECK_PASSES if self._faces is not None else 0):
-            remaining = [d for d in self._faces.detect(redacted) if d.score >= self._face_min_score]
+        return self._recheck(self._faces, redacted) if self._faces is not None else redacted
+
+    def _recheck(self, faces: Detector, redacted: np.ndarray) -> np.ndarray:
+        """Pixelate again whatever the face model still sees in the redacted frame."""
+        for _ in range(CHECK_PASSES):
+            remaining = [d for d in faces.detect(redacted) if d.score >= self._face_min_score]
             if not remaining:
                 break
             redacted = blur_labels(redacted, remaining, self.face_labels, self._margin)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from smartcam.common.settings import CommonSettings, ZmqEndpoint
 from smartcam.infer.privacy import DEFAULT_MARGIN
+from smartcam.infer.zones import Zones, parse_polygons
 
 # A label is what the model's label map says ("face", "traffic light"); a score is a plain decimal.
 _LABEL_SCORE = re.compile(r"(?P<label>[\w][\w ./-]*?)\s*:\s*(?P<score>\d+(?:\.\d*)?|\.\d+)")
@@ -60,6 +61,15 @@ class InferSettings(CommonSettings):
     privacy_min_score: float = Field(
         0.5, ge=0.0, le=1.0, description="Faces the privacy stage's face model finds at or above this score are "
         "pixelated (lower blurs more; the face model reports nothing under its manifest's score threshold)")
+    ignore_zones: str = Field(
+        "", description="Polygons where detections are dropped (by the bottom centre of the box): `x,y x,y x,y` "
+        "in 0-1 of the image, polygons separated by `;`; empty = none")
+    zones: str = Field(
+        "", description="Named zones carried in each detection (`zones: [...]`) the object stands in: "
+        "`name=x,y x,y x,y; name2=...` in 0-1 of the image; empty = none")
+    privacy_masks: str = Field(
+        "", description="Polygons filled black in every uploaded JPEG before encoding, `x,y x,y x,y` in 0-1 of the "
+        "image, separated by `;`; empty = none")
     jpeg_quality: int = Field(default=85, ge=1, le=95)
     jpeg_max_size: int = Field(default=0, ge=0, le=16384)
     frames_endpoint: ZmqEndpoint = "tcp://capture:5555"
@@ -84,6 +94,12 @@ class InferSettings(CommonSettings):
         parse_label_scores(value)
         return value
 
+    @field_validator("ignore_zones", "zones", "privacy_masks")
+    @classmethod
+    def _polygons(cls, value: str, info: ValidationInfo) -> str:
+        parse_polygons(value, f"SMARTCAM_{str(info.field_name).upper()}", named=info.field_name == "zones")
+        return value
+
     @field_validator("jpeg_max_size")
     @classmethod
     def _usable_size(cls, value: int) -> int:
@@ -96,6 +112,13 @@ class InferSettings(CommonSettings):
     def min_scores(self) -> dict[str, float]:
         """Labels of interest and their minimum scores, parsed from `detect_labels`."""
         return parse_label_scores(self.detect_labels)
+
+    @property
+    def zone_rules(self) -> Zones:
+        """Ignore zones, named zones and privacy masks, parsed from their settings."""
+        return Zones(ignore=parse_polygons(self.ignore_zones, "SMARTCAM_IGNORE_ZONES", named=False),
+                     named=parse_polygons(self.zones, "SMARTCAM_ZONES", named=True),
+                     masks=parse_polygons(self.privacy_masks, "SMARTCAM_PRIVACY_MASKS", named=False))
 
     @property
     def blurred_labels(self) -> frozenset[str]:

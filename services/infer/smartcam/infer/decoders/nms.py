@@ -37,7 +37,9 @@ def non_max_suppression(
     """
     order = np.argsort(-scores, kind="stable")
     boxes, scores, classes = boxes[order], scores[order], classes[order]
-    kept_boxes, kept_scores, kept_classes = [], [], []
+    kept_boxes: list[np.ndarray] = []
+    kept_scores: list[float] = []
+    kept_classes: list[int] = []
     remaining = np.arange(len(scores))
     while remaining.size and len(kept_scores) < max_detections:
         best = remaining[0]
