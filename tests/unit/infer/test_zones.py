@@ -60,6 +60,11 @@ def test_an_ignore_zone_drops_what_stands_in_it_by_the_bottom_centre():
     assert zones.apply([standing_in, standing_out, hanging_over]) == [standing_out, hanging_over]
 
 
+def test_a_box_cut_by_the_image_edge_stands_in_a_zone_drawn_to_that_edge():
+    zones = Zones(ignore=parse_polygons("0,0.9 1,0.9 1,1 0,1", "SMARTCAM_IGNORE_ZONES", named=False))
+    assert zones.apply([_detection((0.0, 0.0, 1.0, 1.0))]) == []
+
+
 def test_detections_carry_the_named_zones_they_stand_in():
     zones = Zones(named=parse_polygons("road=" + BOTTOM_HALF + "; left=0,0 0.5,0 0.5,1 0,1", "SMARTCAM_ZONES",
                                        named=True))

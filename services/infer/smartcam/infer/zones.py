@@ -98,10 +98,17 @@ def parse_polygons(text: str, setting: str, named: bool) -> tuple[Polygon, ...]:
     return tuple(polygons)
 
 
+EDGE = 1e-6  # reference points are kept this far inside the image
+
+
 def reference_point(detection: Detection) -> tuple[float, float]:
-    """The bottom centre of the box: where an object stands on the ground."""
+    """The bottom centre of the box: where an object stands on the ground.
+
+    Kept just inside the image: a box cut by the bottom edge ends at exactly 1.0, which a zone drawn
+    to the edge would otherwise only touch, not contain.
+    """
     x0, _, x1, y1 = detection.box
-    return (x0 + x1) / 2, y1
+    return min(max((x0 + x1) / 2, EDGE), 1 - EDGE), min(max(y1, EDGE), 1 - EDGE)
 
 
 @dataclass(frozen=True)
