@@ -14,6 +14,8 @@ PHOTOS = REPO / "services/capture/photos"
 MANIFEST = json.loads((REPO / "services/infer/models/blazeface-short-range/manifest.json").read_text())
 FACE_PHOTOS = {"astronaut.jpg", "grace_hopper.jpg"}
 PAYLOAD_FIELDS = {"event_id", "camera_id", "captured_at", "location", "detections", "model", "image", "sample"}
+# The face model as the main detector (the default is the COCO object detector).
+FACE_MODEL = {"SMARTCAM_MODEL_DIR": "/opt/smartcam/models/blazeface-short-range", "SMARTCAM_DETECT_LABELS": "face:0.7"}
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
 
@@ -39,8 +41,8 @@ def decoded_events(stack):
 
 
 def test_faces_are_uploaded_blurred_and_other_photos_are_not(stack_factory):
-    stack = stack_factory({"SMARTCAM_FPS": "4", "SMARTCAM_COOLDOWN_S": "0", "SMARTCAM_CAMERA_ID": "cam-it-1",
-                           "SMARTCAM_LOCATION": "fixed:52.52,13.405"})
+    stack = stack_factory({**FACE_MODEL, "SMARTCAM_FPS": "4", "SMARTCAM_COOLDOWN_S": "0",
+                           "SMARTCAM_CAMERA_ID": "cam-it-1", "SMARTCAM_LOCATION": "fixed:52.52,13.405"})
     stack.up("capture", "infer", "uploader", "target")
     stack.wait_for(lambda: {photo_by_aspect(*Image.open(io.BytesIO(base64.b64decode(p["image"]["data"]))).size)
                             for _, p in decoded_events(stack)} >= FACE_PHOTOS,
@@ -78,8 +80,8 @@ def test_faces_are_uploaded_blurred_and_other_photos_are_not(stack_factory):
 
 
 def test_baseline_samples_are_marked_and_may_have_no_detections(stack_factory):
-    stack = stack_factory({"SMARTCAM_FPS": "4", "SMARTCAM_COOLDOWN_S": "3600", "SMARTCAM_BASELINE_EVERY_N": "3",
-                           "SMARTCAM_DETECT_LABELS": "face:0.7"})
+    stack = stack_factory({**FACE_MODEL, "SMARTCAM_FPS": "4", "SMARTCAM_COOLDOWN_S": "3600",
+                           "SMARTCAM_BASELINE_EVERY_N": "3"})
     stack.up("capture", "infer", "uploader", "target")
 
     def sample_without_face():

@@ -162,3 +162,9 @@ def test_generated_anchors_follow_the_parameters():
     np.testing.assert_allclose(anchors[0], [0.25, 0.25, 1.0, 1.0])  # 2 cells wide on a 2-cell map
     np.testing.assert_allclose(anchors[1], [0.25, 0.25, 2.0, 0.5])  # aspect 4: twice as wide, half as high
     np.testing.assert_allclose(anchors[2, :2], [0.75, 0.25])  # columns before rows
+
+
+def test_the_default_labels_of_interest_are_labels_of_the_default_model(coco_detector):
+    from smartcam.infer.settings import DEFAULT_DETECT_LABELS, parse_label_scores  # noqa: PLC0415
+
+    assert set(parse_label_scores(DEFAULT_DETECT_LABELS)) <= set(coco_detector.labels)

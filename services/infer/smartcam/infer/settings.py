@@ -1,8 +1,9 @@
 """The infer service's settings (SMARTCAM_* variables), validated once at start-up.
 
 `SMARTCAM_DETECT_LABELS` lists the labels of interest with their minimum scores, `label:score`
-separated by commas (default `face:0.7`). `SMARTCAM_BLUR_LABELS` lists labels to pixelate before
-upload, separated by commas (default `face`; empty turns blurring off).
+separated by commas (default: people and traffic, for the default COCO model). `SMARTCAM_BLUR_LABELS`
+lists labels of the main model to pixelate before upload, separated by commas (default `face`; empty
+turns it off); faces are pixelated anyway by the privacy stage (`SMARTCAM_PRIVACY_FACES`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from pydantic import Field, ValidationInfo, field_validator
 from smartcam.common.settings import CommonSettings, ZmqEndpoint
 from smartcam.infer.privacy import DEFAULT_MARGIN
 from smartcam.infer.zones import Zones, parse_polygons
+
+# What a smart camera on a road or a path is for: people and traffic (COCO labels of the default model).
+DEFAULT_DETECT_LABELS = "person:0.5,bicycle:0.5,car:0.5,motorcycle:0.5,bus:0.5,truck:0.5"
 
 # A label is what the model's label map says ("face", "traffic light"); a score is a plain decimal.
 _LABEL_SCORE = re.compile(r"(?P<label>[\w][\w ./-]*?)\s*:\s*(?P<score>\d+(?:\.\d*)?|\.\d+)")
@@ -44,9 +48,14 @@ def parse_label_list(text: str) -> frozenset[str]:
 class InferSettings(CommonSettings):
     """Variables are SMARTCAM_<FIELD>."""
 
-    model_dir: Path = Path("/opt/smartcam/models/blazeface-short-range")
+    model_dir: Path = Field(
+        Path("/opt/smartcam/models/efficientdet-lite0-coco"),
+        description="Main detector: folder with manifest.json and the model file (default: the COCO object "
+        "detector; /opt/smartcam/models/blazeface-short-range is the face model)")
     inference_threads: int = Field(default=0, ge=0, le=16)  # 0 = the runtime's default
-    detect_labels: str = "face:0.7"
+    detect_labels: str = Field(
+        DEFAULT_DETECT_LABELS,
+        description="Labels of interest with minimum scores, `label:score,...` (the face model's label is `face`)")
     cooldown_s: float = Field(default=60.0, ge=0.0, le=86400.0)
     baseline_every_n: int = Field(default=0, ge=0)
     blur_labels: str = "face"
