@@ -7,9 +7,9 @@ pixelated too. The main model's SMARTCAM_BLUR_LABELS (e.g. `person` in a privacy
 are pixelated as well. If the face model cannot be loaded the stage is *unavailable*: infer then
 withholds every upload rather than send faces, and says why (log, counter, failing health).
 
-The face model then checks the redacted frame: a 6-block mosaic of a large face can still read as
-a face to it, and whatever it still finds is pixelated again (a few passes at most), so what leaves
-holds no face the face model can see.
+When anything was pixelated, the face model checks the redacted frame: a 6-block mosaic of a large
+face can still read as a face to it, and whatever it still finds is filled with one flat colour (a
+few passes at most), so what leaves holds no face the face model can see.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 from smartcam.common.wire import Detection
 from smartcam.infer.detector import Detector
 from smartcam.infer.errors import ModelError
-from smartcam.infer.privacy import blur_labels
+from smartcam.infer.privacy import blur_labels, fill_boxes
 
 CHECK_PASSES = 3  # re-check the redacted frame with the face model at most this often
 
@@ -80,13 +80,15 @@ class PrivacyStage:
         elif self.unavailable is not None:
             raise PrivacyUnavailableError(self.unavailable)
         redacted = blur_labels(frame, targets, {d.label for d in targets}, self._margin)
-        return self._recheck(self._faces, redacted) if self._faces is not None else redacted
+        if self._faces is None or not targets:  # nothing changed: the face model would see what it saw
+            return redacted
+        return self._recheck(self._faces, redacted)
 
     def _recheck(self, faces: Detector, redacted: np.ndarray) -> np.ndarray:
-        """Pixelate again whatever the face model still sees in the redacted frame."""
+        """Fill with a flat colour whatever the face model still sees in the redacted frame."""
         for _ in range(CHECK_PASSES):
             remaining = [d for d in faces.detect(redacted) if d.score >= self._face_min_score]
             if not remaining:
                 break
-            redacted = blur_labels(redacted, remaining, self.face_labels, self._margin)
+            redacted = fill_boxes(redacted, remaining, self._margin)
         return redacted
