@@ -36,6 +36,7 @@ SSD_FRIENDLY = {"detect_labels": "red:0.5", "blur_labels": ""}
 
 def make_settings(dirs, **overrides) -> InferSettings:
     store, state = dirs
+    overrides = {"detect_labels": "face:0.7", **overrides}  # the face model serves (the default is the COCO one)
     return InferSettings(model_dir=BLAZEFACE_DIR, model_store_dir=store, model_state_dir=state,
                          model_check_interval_s=0.01, **overrides)
 
