@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image
 
 from smartcam.infer.detector import Detector
 
 
-def load_frames(folder: Path, width: int, height: int) -> list[np.ndarray]:
+def load_frames(folder: Path, width: int, height: int) -> list[npt.NDArray[np.uint8]]:
     frames = []
     for path in sorted(folder.glob("*.jpg")):
         image = Image.open(path).convert("RGB")

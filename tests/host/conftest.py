@@ -8,6 +8,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,10 +63,10 @@ def write_signed(tmp_path: Path, keys: dict[str, Path]) -> Callable[..., Path]:
 
 @pytest.fixture
 def settings_for(tmp_path: Path, keys: dict[str, Path]) -> Callable[..., CmdsSettings]:
-    def make(source: str | Path, **overrides: object) -> CmdsSettings:
-        values: dict[str, object] = {
+    def make(source: str | Path, **overrides: Any) -> CmdsSettings:
+        values: dict[str, Any] = {
             "custom_cmds_source": str(source), "public_key": Path(f"{keys['trusted']}.pub"),
-            "state_dir": tmp_path / "state", "catch_up_window_s": 3600.0, "command_timeout_s": 10.0,
+            "cmds_dir": tmp_path / "state", "catch_up_window_s": 3600.0, "command_timeout_s": 10.0,
         }
         values.update(overrides)
         return CmdsSettings(**values)

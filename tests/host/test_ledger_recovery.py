@@ -138,7 +138,7 @@ def test_an_unreadable_installed_marker_still_means_the_service_ran_here(tmp_pat
     log = tmp_path / "ran.log"
     now = int(time.time())
     settings = settings_for(write_signed(f"{now - 60} @ sh: echo first-start >> {log}\n"))
-    settings.state_dir.mkdir(parents=True)
+    settings.cmds_dir.mkdir(parents=True)
     settings.installed_marker_file.write_bytes(b"\x00garbage")  # present: this device has run entries before
     restart(settings).poll()
     assert not log.exists()

@@ -19,8 +19,8 @@ def cmds(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 def service_env(tmp_path: Path, source: Path, keys: dict) -> dict:
     return dict(ENV, SMARTCAM_CUSTOM_CMDS_SOURCE=str(source), SMARTCAM_PUBLIC_KEY=f"{keys['trusted']}.pub",
-                SMARTCAM_STATE_DIR=str(tmp_path / "state"), SMARTCAM_HEALTH_FILE=str(tmp_path / "health.json"),
-                SMARTCAM_POLL_INTERVAL_S="3600")
+                SMARTCAM_CMDS_DIR=str(tmp_path / "state"), SMARTCAM_HEALTH_FILE=str(tmp_path / "health.json"),
+                SMARTCAM_CMDS_POLL_INTERVAL_S="3600")
 
 
 def run_until_status(env: dict, status_file: Path) -> subprocess.Popen:
@@ -58,7 +58,7 @@ def test_an_entry_cut_off_by_a_crash_or_reboot_is_never_run_again(tmp_path, writ
 
 def test_bad_settings_stop_the_service_with_the_variable_named(tmp_path):
     env = dict(ENV, SMARTCAM_CUSTOM_CMDS_SOURCE="http://example.org/custom_cmds",
-               SMARTCAM_HEALTH_FILE=str(tmp_path / "health.json"), SMARTCAM_STATE_DIR=str(tmp_path / "state"))
+               SMARTCAM_HEALTH_FILE=str(tmp_path / "health.json"), SMARTCAM_CMDS_DIR=str(tmp_path / "state"))
     result = cmds(env=env)
     assert result.returncode == 2
     assert "SMARTCAM_CUSTOM_CMDS_SOURCE='http://example.org/custom_cmds': " in result.stderr

@@ -148,7 +148,7 @@ def test_an_unwritable_ledger_runs_nothing_and_is_reported(tmp_path, write_signe
     source = write_signed(f"{int(time.time()) - 60} @ sh: echo ran >> {log}\n")
     state = tmp_path / "state"
     state.mkdir()
-    settings = settings_for(source, state_dir=state)
+    settings = settings_for(source, cmds_dir=state)
     service = make_service(settings)
     settings.ledger_file.mkdir()  # a directory where the ledger file must go: every write fails
     service.poll()

@@ -32,11 +32,12 @@ FAST = {
     "SMARTCAM_HEARTBEAT_INTERVAL_S": "5", "SMARTCAM_ACK_TIMEOUT_S": "3",
 }
 INFER_IDLE_REPORT_S = 10.0  # infer.main.NO_FRAMES_WARNING_S
-QUEUE_DB = "/var/lib/smartcam/queue/queue.db"
-_LEDGER_SCRIPT = (
-    "import json, sqlite3\n"
-    f"c = sqlite3.connect('file:{QUEUE_DB}?mode=ro', uri=True)\n"
-    "print(json.dumps(c.execute('SELECT event_id, state, last_error, http_status FROM events').fetchall()))\n"
+QUEUE_DIR = "/var/lib/smartcam/queue"
+_LEDGER_SCRIPT = (  # the uploader's own read-only snapshot of its ledger, read while it runs
+    "import json, pathlib\n"
+    "from smartcam.uploader import db, snapshot\n"
+    f"events = snapshot.read_snapshot(db.connect_read_only(pathlib.Path('{QUEUE_DIR}'))).events\n"
+    "print(json.dumps([(e.event_id, e.state, e.last_error, e.http_status) for e in events]))\n"
 )
 
 

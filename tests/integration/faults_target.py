@@ -25,7 +25,7 @@ PORT, RECORDS, CONTROL = int(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 BOOT = time.time_ns()  # in record names, so a restarted target never overwrites what it recorded before
 numbers = itertools.count()
 lock = threading.Lock()
-rejected: list[str] = []  # the one event key answered 400 forever (reject_one_event)
+rejected: list[str | None] = []  # the one event key answered 400 forever (reject_one_event)
 
 
 def behaviour() -> dict:

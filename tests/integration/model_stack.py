@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+from dataclasses import asdict
 from pathlib import Path
 
+from smartcam.common.history import UpdateHistory
 from tests.integration.harness import REPO, TEST_CHANNEL, Stack, compose
 
 TINY_SSD_DIR = REPO / "tests/fixtures/models/tiny-ssd"
@@ -74,10 +76,7 @@ class ModelStack(Stack):
         return manifest["sha256"]
 
     def history(self) -> list[dict]:
-        try:
-            return json.loads((self.history_dir / "history.json").read_text())
-        except FileNotFoundError:
-            return []
+        return [asdict(record) for record in UpdateHistory(self.history_dir / "history.json").records()]
 
     def container_state(self, service: str) -> dict:
         container = self.run("ps", "-q", service).stdout.strip()

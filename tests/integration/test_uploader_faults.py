@@ -12,7 +12,12 @@ import os
 from collections import Counter
 
 import pytest
+from jsonschema import Draft202012Validator
 
+from smartcam.cmds.status import write_status as write_cmds_status
+from smartcam.common.contracts.cmds_status import CmdsStatus, LedgerReport
+from smartcam.common.history import UpdateHistory, UpdateRecord
+from smartcam.updater.state import RunningService, write_state
 from tests.integration.faults_stack import FaultStack
 from tests.integration.harness import REPO
 
@@ -168,14 +173,17 @@ def test_full_queue_volume_refuses_new_events_then_recovers_them_all(fault_stack
 
 
 def test_one_event_answered_400_is_dead_lettered_and_the_rest_delivered(fault_stack, tmp_path):
-    # The host's cmds results and the updater's files, mounted as compose mounts them, for the heartbeat.
+    # The host's cmds results and the updater's files, written by their writers and mounted as compose mounts
+    # them, for the heartbeat.
     cmds, updater = tmp_path / "cmds", tmp_path / "updater"
     cmds.mkdir()
     updater.mkdir()
-    (cmds / "status.json").write_text(json.dumps({"last": {"command": "reboot", "ok": True}}))
-    (updater / "history.json").write_text(json.dumps([{"version": "1.0"}, {"version": "1.1"}]))
-    (updater / "state.json").write_text(json.dumps(
-        {"services": {"infer": {"image": "smartcam/infer:itest", "digest": "sha256:feed", "version": "1.1"}}}))
+    cmds_status = CmdsStatus(updated_at=1_800_000_000.0, channel="itest", source="file:///custom_cmds",
+                             ledger=LedgerReport(loaded_from="new"), counters={"entries_done": 1})
+    write_cmds_status(cmds / "status.json", cmds_status)
+    history = UpdateHistory(updater / "history.json")
+    history.append(UpdateRecord("service", "infer", "sha256:beef", "sha256:feed", "updated", "healthcheck passed"))
+    write_state(updater / "state.json", {"infer": RunningService("smartcam/infer:itest", "sha256:feed", "1.1")})
     override = {"services": {"uploader": {"volumes": [f"{cmds}:/var/lib/smartcam/cmds:ro",
                                                       f"{updater}:/var/lib/smartcam/updater:ro"]}}}
     faults = fault_stack({}, override)
@@ -198,6 +206,9 @@ def test_one_event_answered_400_is_dead_lettered_and_the_rest_delivered(fault_st
     assert heartbeat["versions"]["infer"] == {"image": "smartcam/infer:itest", "digest": "sha256:feed",
                                               "version": "1.1"}
     assert heartbeat["model"] == {"name": MANIFEST["name"], "sha256": MANIFEST["sha256"]}  # from infer's events
-    assert heartbeat["cmds"] == {"last": {"command": "reboot", "ok": True}}
-    assert heartbeat["updates"] == [{"version": "1.0"}, {"version": "1.1"}]
+    assert heartbeat["cmds"] == cmds_status.model_dump(mode="json")
+    assert [(r["target"], r["to_ref"]) for r in heartbeat["updates"]] == [("infer", "sha256:feed")]
+    assert heartbeat["problems"] == []
+    schema = json.loads((REPO / "docs/schemas/heartbeat.schema.json").read_text())
+    assert [error.message for error in Draft202012Validator(schema).iter_errors(heartbeat)] == []
     assert heartbeat["counts"]["dead_lettered"] == 1

@@ -36,6 +36,7 @@ SMARTCAM_CHECKOUT_FIRST_POLL_DELAY_S=2
 SMARTCAM_CHECKOUT_RETRY_INITIAL_S=5
 SMARTCAM_CHECKOUT_HEALTH_TIMEOUT_S=150
 SMARTCAM_POLL_INTERVAL_S=5
+SMARTCAM_CMDS_POLL_INTERVAL_S=5
 SMARTCAM_FIRST_POLL_DELAY_S=5
 SMARTCAM_RETRY_INITIAL_S=5
 SMARTCAM_HEALTH_TIMEOUT_S=150
@@ -83,7 +84,7 @@ class Lab:
         beats = self.heartbeats()
         return max(beats, key=lambda beat: beat["created_at"]) if beats else None
 
-    def heartbeat_where(self, condition: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+    def heartbeat_where(self, condition: Callable[[dict[str, Any]], object]) -> dict[str, Any] | None:
         beat = self.latest_heartbeat()
         return beat if beat is not None and condition(beat) else None
 
@@ -269,6 +270,7 @@ def test_5_to_8_refused_commits_a_reboot_and_an_outage_lose_nothing(lab: Lab):
     assert beat["counts"]["evicted"] == {}
     assert beat["counts"]["dead_lettered"] == 0
     refused = {item["commit"]: item for item in beat["checkout"]["refused"]}
+    assert unsigned in refused, f"unsigned {unsigned} not among the refused heads: {beat['checkout']}"
     assert refused[unsigned]["state"] == "rejected_unsigned"
     assert "not signed" in refused[unsigned]["reason"]
     assert refused[broken]["state"] == "rolled_back"

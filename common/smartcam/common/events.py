@@ -18,7 +18,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from smartcam.common.counters import Counters
 from smartcam.common.logs import OncePerKind
-from smartcam.common.transport import EVENT_RECEIVER_MAX_BYTES, MessageReader, make_socket
+from smartcam.common.transport import EVENT_RECEIVER_MAX_BYTES, Context, MessageReader, make_socket
 from smartcam.common.wire import Ack, Event, encode
 
 # Backoff before resending an event the uploader refused (e.g. its disk was full).
@@ -34,7 +34,7 @@ class _Pending:
 class EventSender:
     """Infer side: a DEALER that sends events and tracks them until acknowledged."""
 
-    def __init__(self, context: zmq.Context, endpoint: str, counters: Counters, logger: logging.Logger,
+    def __init__(self, context: Context, endpoint: str, counters: Counters, logger: logging.Logger,
                  *, max_unacked: int, ack_timeout_s: float) -> None:
         self._socket = make_socket(context, zmq.DEALER, connect=endpoint)
         self._monitor = self._socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
@@ -140,7 +140,7 @@ class ReceivedEvent:
 class EventReceiver:
     """Uploader side: a bound ROUTER that receives events and sends acks back to their sender."""
 
-    def __init__(self, context: zmq.Context, endpoint: str, counters: Counters, logger: logging.Logger) -> None:
+    def __init__(self, context: Context, endpoint: str, counters: Counters, logger: logging.Logger) -> None:
         self._socket = make_socket(context, zmq.ROUTER, bind=endpoint, max_message_bytes=EVENT_RECEIVER_MAX_BYTES)
         self._reader = MessageReader(endpoint, logger, counters)
         self._counters = counters

@@ -48,6 +48,11 @@ def write_bytes_durably(path: Path, data: bytes) -> None:
     _replace(path, data, durable=True)
 
 
+def write_bytes_atomically(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically (no fsync: for files on tmpfs or easily rebuilt)."""
+    _replace(path, data, durable=False)
+
+
 def write_json_atomically(path: Path, document: dict[str, Any] | list[Any]) -> None:
     """Replace `path` with `document` atomically (no fsync: for files on tmpfs or easily rebuilt)."""
     _replace(path, json.dumps(document).encode(), durable=False)

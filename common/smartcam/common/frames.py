@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import zmq
 
 from smartcam.common.counters import Counters
-from smartcam.common.transport import FRAME_RECEIVER_MAX_BYTES, MessageReader, make_socket
+from smartcam.common.transport import FRAME_RECEIVER_MAX_BYTES, Context, MessageReader, make_socket
 from smartcam.common.wire import Frame, FrameRequest, encode
 
 # A request may be lost when capture restarts; the consumer asks again after this long.
@@ -26,14 +27,14 @@ REQUEST_RETRY_S = 2.0
 @dataclass
 class _HeldFrame:
     frame: Frame
-    parts: list[object]
+    parts: list[Any]  # as wire.encode returns them: bytes, memoryviews, arrays
     delivered_to: set[bytes] = field(default_factory=set)
 
 
 class LatestFrameServer:
     """Capture side: a bound ROUTER that serves the newest frame to consumers that asked."""
 
-    def __init__(self, context: zmq.Context, endpoint: str, counters: Counters, logger: logging.Logger) -> None:
+    def __init__(self, context: Context, endpoint: str, counters: Counters, logger: logging.Logger) -> None:
         # Outgoing frames are few and large: a small send queue per consumer keeps latency low.
         self._socket = make_socket(context, zmq.ROUTER, bind=endpoint, send_hwm=2)
         self._reader = MessageReader(endpoint, logger, counters)
@@ -90,7 +91,7 @@ class LatestFrameServer:
 class LatestFrameClient:
     """Infer side: a DEALER that asks for the newest frame whenever it is ready for one."""
 
-    def __init__(self, context: zmq.Context, endpoint: str, counters: Counters, logger: logging.Logger) -> None:
+    def __init__(self, context: Context, endpoint: str, counters: Counters, logger: logging.Logger) -> None:
         self._socket = make_socket(context, zmq.DEALER, connect=endpoint, send_hwm=4, receive_hwm=4,
                                    max_message_bytes=FRAME_RECEIVER_MAX_BYTES)
         self._reader = MessageReader(endpoint, logger, counters)

@@ -19,6 +19,9 @@ from typing import Any
 from smartcam.common.counters import Counters
 from smartcam.common.files import write_json_atomically
 
+# The default of SMARTCAM_HEALTH_FILE (declared in smartcam.common.settings.CommonSettings).
+DEFAULT_HEALTH_FILE = "/run/smartcam/health.json"
+
 _WRITE_INTERVAL_S = 1.0
 
 
@@ -93,8 +96,8 @@ def evaluate(path: Path, max_age_s: float, now: float | None = None) -> tuple[bo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Docker healthcheck: is the service doing its work?")
-    parser.add_argument("--file", type=Path, default=Path(os.environ.get(
-        "SMARTCAM_HEALTH_FILE", "/run/smartcam/health.json")))
+    # Read without pydantic: the healthcheck runs every few seconds and must start fast.
+    parser.add_argument("--file", type=Path, default=Path(os.environ.get("SMARTCAM_HEALTH_FILE", DEFAULT_HEALTH_FILE)))
     parser.add_argument("--max-age", type=float, default=30.0, help="seconds since the last unit of work")
     args = parser.parse_args(argv)
     healthy, explanation = evaluate(args.file, args.max_age)

@@ -137,7 +137,7 @@ class _Watched(HTTPConnection):
         _register(lambda: sock)
         return sock
 
-    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def request(self, *args: Any, **kwargs: Any) -> None:
         _register(lambda: self.sock)  # a kept-alive connection, or one connected (and TLS-wrapped) already
         super().request(*args, **kwargs)
 
@@ -169,7 +169,7 @@ class DeadlineAdapter(HTTPAdapter):
         _watch_pools(self.poolmanager)
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> PoolManager:
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager: PoolManager = super().proxy_manager_for(proxy, **proxy_kwargs)  # typed Any in types-requests
         _watch_pools(manager)
         return manager
 

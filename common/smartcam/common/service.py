@@ -8,7 +8,6 @@ health file and exits non-zero so Compose restarts the container.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 import time
@@ -21,12 +20,12 @@ from typing import Generic
 from smartcam.common.counters import Counters
 from smartcam.common.health import HealthReporter
 from smartcam.common.logs import setup_logging
-from smartcam.common.settings import SettingsError, SettingsT, load_settings
+from smartcam.common.settings import CommonSettings, SettingsError, SettingsT, early_value, load_settings
 
 EXIT_FATAL = 2
-# After a fatal error the service stays up this long, reporting the reason through its
+# After a fatal error the service stays up this long (SMARTCAM_FATAL_HOLD_S), reporting the reason through its
 # healthcheck, before it exits for Compose to restart it (this also slows down a crash loop).
-DEFAULT_FATAL_HOLD_S = 15.0
+DEFAULT_FATAL_HOLD_S = float(CommonSettings.model_fields["fatal_hold_s"].default)
 
 
 class FatalError(Exception):
@@ -50,8 +49,8 @@ def run_service(
     body: Callable[[ServiceContext[SettingsT]], None],
 ) -> int:
     """Run `body` until it returns or SIGTERM/SIGINT arrives; return the process exit code."""
-    logger = setup_logging(name, os.environ.get("SMARTCAM_LOG_LEVEL", "INFO"))
-    health_path = Path(os.environ.get("SMARTCAM_HEALTH_FILE", "/run/smartcam/health.json"))
+    logger = setup_logging(name, early_value("log_level"))
+    health_path = Path(early_value("health_file"))
     counters = Counters()
     health = HealthReporter(health_path, name, counters)
     stop = threading.Event()
@@ -68,6 +67,7 @@ def run_service(
     try:
         settings = load_settings(settings_class)
         logger.setLevel(settings.log_level)
+        logger.info("settings %s", settings.log_line())
         body(ServiceContext(settings, logger, health, counters, stop))
     except (SettingsError, FatalError) as error:
         logger.error("cannot run: %s", error)
@@ -86,9 +86,9 @@ def _hold(signalled: threading.Event, seconds: float) -> None:
 
 def _fatal_hold_s(logger: logging.Logger) -> float:
     """SMARTCAM_FATAL_HOLD_S, read directly: the settings themselves may be what is broken."""
-    text = os.environ.get("SMARTCAM_FATAL_HOLD_S", "")
+    text = early_value("fatal_hold_s")
     try:
-        return max(0.0, float(text)) if text else DEFAULT_FATAL_HOLD_S
+        return max(0.0, float(text)) if text.strip() else DEFAULT_FATAL_HOLD_S
     except ValueError:
         logger.warning("SMARTCAM_FATAL_HOLD_S=%r is not a number of seconds; using %.0f", text, DEFAULT_FATAL_HOLD_S)
         return DEFAULT_FATAL_HOLD_S

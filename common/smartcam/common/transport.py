@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import zmq
 
@@ -40,10 +40,13 @@ FRAME_RECEIVER_MAX_BYTES = int(LARGEST_IMAGE_BYTES * HEADROOM)  # infer <- captu
 EVENT_RECEIVER_MAX_BYTES = 64 * 1024 * 1024
 CONTROL_RECEIVER_MAX_BYTES = 64 * 1024  # capture <- infer (frame requests), infer <- uploader (acks)
 
+# What `zmq.Context()` makes: a context whose sockets send and receive bytes.
+Context: TypeAlias = zmq.Context[zmq.Socket[bytes]]
 
-def make_socket(context: zmq.Context, kind: int, *, bind: str | None = None, connect: str | None = None,
+
+def make_socket(context: Context, kind: int, *, bind: str | None = None, connect: str | None = None,
                 send_hwm: int = 1000, receive_hwm: int = 1000,
-                max_message_bytes: int = CONTROL_RECEIVER_MAX_BYTES) -> zmq.Socket:
+                max_message_bytes: int = CONTROL_RECEIVER_MAX_BYTES) -> zmq.Socket[bytes]:
     """Create a socket with the project's options and bind or connect it.
 
     `max_message_bytes` bounds each inbound part; a peer sending more is disconnected by ZeroMQ.

@@ -15,11 +15,13 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
 from smartcam.common.counters import Counters
+from smartcam.common.history import UpdateHistory
 from smartcam.follow.deployments import Deployments
 from smartcam.follow.follower import Follower
 from smartcam.follow.settings import FollowSettings
@@ -77,8 +79,8 @@ class Channel:
         self._count = 0
         subprocess.run(["git", "init", "--quiet", "--bare", str(self.server)], check=True, env=self._env)
         subprocess.run(["git", "init", "--quiet", "-b", BRANCH, str(self.work)], check=True, env=self._env)
-        for folder in ("host", "common"):  # the tree's host services and the shared package they import
-            shutil.copytree(REPO / folder, self.work / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        for part in ("host", "common"):  # the tree's host services and the shared package they import
+            shutil.copytree(REPO / part, self.work / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         self.git("remote", "add", "origin", self.url)
 
     def git(self, *args: str, signer: str | None = None) -> str:
@@ -149,7 +151,7 @@ class Device:
         (self.root / "etc" / "hosts").write_text("127.0.0.1\tlocalhost\n")
         self.deploy_dir.mkdir()
         self.settings = FollowSettings(
-            repo_url=channel.url, channel=BRANCH, camera_id=CAMERA_ID, health_file=folder / "health.json",
+            repo_url=channel.url, channel=BRANCH, health_file=folder / "health.json",
             checkout_dir=self.checkout_dir, deploy_dir=self.deploy_dir, allowed_signers=self.allowed_signers,
             host_config_dir=self.config_dir, checkout_health_timeout_s=HEALTH_TIMEOUT_S, checkout_fetch_timeout_s=30,
             checkout_restart_units="", compose_project=self.project, postinstall_root=self.root)
@@ -182,8 +184,7 @@ class Device:
         return json.loads((self.checkout_dir / "status.json").read_text())
 
     def history(self, commit: str | None = None) -> list[dict]:
-        path = self.checkout_dir / "history.json"
-        records = json.loads(path.read_text()) if path.exists() else []
+        records = [asdict(r) for r in UpdateHistory(self.checkout_dir / "history.json").records()]
         return [r for r in records if commit is None or r["to_ref"] == commit]
 
     def state(self) -> dict:

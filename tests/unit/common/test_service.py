@@ -11,7 +11,11 @@ import time
 import pytest
 
 from smartcam.common.service import EXIT_FATAL, FatalError, run_service
-from smartcam.common.settings import CommonSettings
+from smartcam.common.settings import CameraSettings, ChannelSettings
+
+
+class DemoSettings(CameraSettings, ChannelSettings):
+    """A service reading the shared settings, including the camera id and the channel."""
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +37,7 @@ def health_file(tmp_path, monkeypatch):
 def test_bad_setting_exits_2_and_the_health_file_names_the_variable(health_file, monkeypatch):
     monkeypatch.setenv("SMARTCAM_CHANNEL", "No Such Channel")
     ran = []
-    assert run_service("demo", CommonSettings, ran.append) == EXIT_FATAL
+    assert run_service("demo", DemoSettings, ran.append) == EXIT_FATAL
     assert ran == []
     state = json.loads(health_file.read_text())
     assert state["status"] == "failing"
@@ -44,7 +48,7 @@ def test_fatal_error_in_the_body_exits_2_with_its_reason(health_file):
     def body(ctx):
         raise FatalError("model file /m/x.tflite is missing: set SMARTCAM_MODEL_DIR")
 
-    assert run_service("demo", CommonSettings, body) == EXIT_FATAL
+    assert run_service("demo", DemoSettings, body) == EXIT_FATAL
     assert json.loads(health_file.read_text())["reason"] == "model file /m/x.tflite is missing: set SMARTCAM_MODEL_DIR"
 
 
@@ -52,13 +56,13 @@ def test_body_that_returns_exits_0(health_file):
     def body(ctx):
         ctx.health.working()
 
-    assert run_service("demo", CommonSettings, body) == 0
+    assert run_service("demo", DemoSettings, body) == 0
     assert json.loads(health_file.read_text())["status"] == "ok"
 
 
 def test_a_camera_id_outside_the_wire_charset_is_a_bad_setting(health_file, monkeypatch):
     monkeypatch.setenv("SMARTCAM_CAMERA_ID", "front door €")
-    assert run_service("demo", CommonSettings, lambda ctx: None) == EXIT_FATAL
+    assert run_service("demo", DemoSettings, lambda ctx: None) == EXIT_FATAL
     assert "SMARTCAM_CAMERA_ID='front door €'" in json.loads(health_file.read_text())["reason"]
 
 
@@ -73,7 +77,7 @@ def _winds_down_then_fails(ctx):
 def test_the_fatal_hold_lasts_even_when_the_body_set_its_own_stop_flag(health_file, monkeypatch):
     monkeypatch.setenv("SMARTCAM_FATAL_HOLD_S", "0.5")
     started = time.monotonic()
-    assert run_service("demo", CommonSettings, _winds_down_then_fails) == EXIT_FATAL
+    assert run_service("demo", DemoSettings, _winds_down_then_fails) == EXIT_FATAL
     assert time.monotonic() - started >= 0.5  # a lower bound: Event.wait never returns early unless set
     assert json.loads(health_file.read_text())["status"] == "failing"
 
@@ -83,7 +87,7 @@ def test_sigterm_during_the_fatal_hold_exits_at_once(health_file, monkeypatch):
     timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM))
     timer.start()
     started = time.monotonic()
-    assert run_service("demo", CommonSettings, _winds_down_then_fails) == EXIT_FATAL
+    assert run_service("demo", DemoSettings, _winds_down_then_fails) == EXIT_FATAL
     timer.join()
     assert time.monotonic() - started < 30  # generous: the hold was 60 s
 

@@ -37,7 +37,7 @@ SSD_FRIENDLY = {"detect_labels": "red:0.5", "blur_labels": ""}
 def make_settings(dirs, **overrides) -> InferSettings:
     store, state = dirs
     overrides = {"detect_labels": "face:0.7", **overrides}  # the face model serves (the default is the COCO one)
-    return InferSettings(model_dir=BLAZEFACE_DIR, model_store_dir=store, model_state_dir=state,
+    return InferSettings(model_dir=BLAZEFACE_DIR, models_dir=store, infer_state_dir=state,
                          model_check_interval_s=0.01, **overrides)
 
 
@@ -76,7 +76,7 @@ def poll_until_verdict(switcher, state_dir, candidate_id, frame, timeout_s=30.0)
 
 def start(dirs, counters=None, **overrides):
     settings = make_settings(dirs, **overrides)
-    state = ModelState(settings.model_state_dir, LOGGER)
+    state = ModelState(settings.infer_state_dir, LOGGER)
     counters = counters or Counters()
     detector = load_start_model(settings, state, LOGGER, counters)
     return detector, ModelSwitcher(settings, state, detector, LOGGER, counters), counters
@@ -211,7 +211,7 @@ def test_broken_built_in_model_still_stops_the_service(dirs, tmp_path):
     (broken / "model.tflite").write_bytes(b"x" * 10)
     settings = make_settings(dirs).model_copy(update={"model_dir": broken})
     with pytest.raises(ModelError):
-        load_start_model(settings, ModelState(settings.model_state_dir, LOGGER), LOGGER, Counters())
+        load_start_model(settings, ModelState(settings.infer_state_dir, LOGGER), LOGGER, Counters())
 
 
 def test_pointer_naming_a_path_outside_the_store_is_ignored(dirs):
@@ -225,4 +225,5 @@ def test_pointer_naming_a_path_outside_the_store_is_ignored(dirs):
     switcher.close()
     assert read_infer_report(state_dir).verdicts == {}
     assert counters.get("models.rejected") == 0
+
 

@@ -73,7 +73,6 @@ def test_the_primary_network_is_created_with_the_container_and_the_rest_connecte
 def test_image_references():
     assert split_ref("127.0.0.1:5000/smartcam/infer:master") == ("127.0.0.1:5000/smartcam/infer", "master")
     assert split_ref("127.0.0.1:5000/smartcam/infer") == ("127.0.0.1:5000/smartcam/infer", "latest")
-    image = type("Image", (), {"attrs": {"RepoDigests": ["other/smartcam/infer@sha256:a",
-                                                        "127.0.0.1:5000/smartcam/infer@sha256:b"]}})()
+    image = {"RepoDigests": ["other/smartcam/infer@sha256:a", "127.0.0.1:5000/smartcam/infer@sha256:b"]}
     assert repo_digest(image, "127.0.0.1:5000/smartcam/infer") == "sha256:b"
     assert repo_digest(image, "smartcam/infer") is None

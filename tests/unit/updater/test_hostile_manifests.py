@@ -18,7 +18,7 @@ import pytest
 
 from smartcam.common.counters import Counters
 from smartcam.common.logs import OncePerKind
-from smartcam.updater.__main__ import UpdateRound
+from smartcam.updater.main import UpdateRound
 from smartcam.updater.models import http
 from smartcam.updater.models.store import ModelStore
 from smartcam.updater.models.updater import ModelUpdater
@@ -277,6 +277,19 @@ def test_a_failing_model_step_never_stops_image_updates(caplog):
     assert images.steps == 2
     assert counters.get("loop.failed.models_KeyError") == 2
     assert caplog.text.count("image updates go on") == 1
+
+
+def test_infer_state_from_a_newer_infer_is_reported_with_the_fix(hostile, device, caplog):
+    _, infer_state, history = device
+    (infer_state / "model-state.json").write_text(json.dumps({"version": 2, "active": None, "verdicts": []}))
+    hostile.document("/devrelease/manifest.json", json.dumps(good_manifest()).encode())
+    counters = Counters()
+    with caplog.at_level(logging.ERROR):
+        make_updater(hostile, device, counters).step()
+    assert counters.get("models.problems.infer_state_newer") == 1
+    assert "model-state.json has version 2" in caplog.text
+    assert "update this service" in caplog.text
+    assert history.records() == []
 
 
 def test_damaged_infer_state_does_not_raise(hostile, device):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -13,6 +14,7 @@ import pytest
 
 from smartcam.common.settings import load_settings
 from smartcam.common.wire import Detection, Event, Location, ModelRef
+from smartcam.uploader import db
 from smartcam.uploader.auth import auth_headers
 from smartcam.uploader.delivery import Deliverer, make_session
 from smartcam.uploader.queue import EventQueue
@@ -139,7 +141,7 @@ def make_settings(tmp_path, monkeypatch):
 
     def make(**overrides):
         values = {
-            "queue_dir": tmp_path / "queue", "config_dir": tmp_path / "etc-smartcam",
+            "queue_dir": tmp_path / "queue", "config_mount": tmp_path / "etc-smartcam",
             "legacy_url_file": tmp_path / "esb_url", "health_file": tmp_path / "health.json",
             "connect_timeout_s": 1.0, "read_timeout_s": 2.0, "backoff_base_s": 0.05, "backoff_cap_s": 0.2,
             "camera_id": "cam-1",
@@ -173,9 +175,12 @@ def wait_until():
 def start_delivery(make_settings, logger, counters):
     running = []
 
-    def start(url, **overrides):
+    def start(url, *, before=None, **overrides):
+        """`before(queue)` runs before the delivery thread starts: what it stores is all waiting at once."""
         settings = make_settings(upload_url=url, **overrides)
         queue = EventQueue(settings.queue_dir, settings.queue_budget_bytes, logger, counters)
+        if before is not None:
+            before(queue)
         stop = threading.Event()
         deliverer = Deliverer(queue, resolve_target(settings, logger), settings=settings,
                               session=make_session(settings, auth_headers(settings)), logger=logger,
@@ -195,3 +200,16 @@ def start_delivery(make_settings, logger, counters):
 
 def delivered(queue, count):
     return lambda: queue.figures().delivered == count
+
+
+def damage_stored_event(queue_dir, event_id, assignment):
+    """Damage a stored event on disk, as a bad card or an older version could (`assignment`: SQL `SET` clause).
+
+    Writes the database file through a connection of its own, the way anything outside the service would.
+    """
+    connection = sqlite3.connect(queue_dir / db.DB_NAME, isolation_level=None)
+    try:
+        changed = connection.execute(f"UPDATE events SET {assignment} WHERE event_id = ?", (event_id,)).rowcount
+    finally:
+        connection.close()
+    assert changed == 1, f"no stored event {event_id} to damage"

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from smartcam.uploader import db
+from smartcam.uploader import bodies
 from smartcam.uploader.backoff import Backoff, parse_retry_after
 
-from .conftest import Reply, ScriptedTarget, delivered
+from .conftest import Reply, ScriptedTarget, damage_stored_event, delivered
 
 
 def test_each_event_is_delivered_once_with_its_event_id_as_idempotency_key(target, start_delivery, make_event,
@@ -27,14 +27,15 @@ def test_each_event_is_delivered_once_with_its_event_id_as_idempotency_key(targe
         assert request.path == "/events"
     figures = queue.figures()
     assert (figures.queued, figures.dead_letter, figures.balanced) == (0, 0, True)
-    assert not list(queue._bodies.iterdir())  # delivered bodies leave the disk
+    assert not list(bodies.bodies_dir(queue.directory).iterdir())  # delivered bodies leave the disk
 
 
 def test_events_go_out_in_capture_order(target, start_delivery, make_event, wait_until):
-    queue, _ = start_delivery(target.url)
-    with queue._lock:  # hold delivery back until all three are stored
+    def store_all(queue):  # before delivery starts: all three wait at once
         for n, seconds in [(1, 30), (2, 10), (3, 20)]:
             queue.put(make_event(n, seconds=seconds))
+
+    queue, _ = start_delivery(target.url, before=store_all)
     assert wait_until(delivered(queue, 3))
     assert target.ids() == ["evt-2", "evt-3", "evt-1"]
 
@@ -71,7 +72,7 @@ def test_400_dead_letters_that_event_while_the_rest_are_delivered(target, start_
     assert target.ids().count("evt-1") == 1  # not retried
     figures = queue.figures()
     assert (figures.dead_letter, figures.queued, figures.balanced) == (1, 0, True)
-    [letter] = db.read_dead_letters(queue._connection, 10)
+    [letter] = queue.snapshot().dead_letters
     assert (letter.event_id, letter.http_status) == ("evt-1", 400)
     assert '{"error": "camera_id unknown"}' in letter.reason
     assert "evt-1 moved to the dead letters" in caplog.text
@@ -187,14 +188,15 @@ def test_retry_after_accepts_seconds_and_http_dates():
 
 
 def test_a_damaged_stored_event_is_dead_lettered_not_retried_forever(target, start_delivery, make_event, wait_until):
-    queue, _ = start_delivery(target.url)
-    with queue._lock:  # damage it before the delivery thread can claim it
+    def store_and_damage(queue):  # before delivery starts, so it is damaged before it can be claimed
         queue.put(make_event(1))
-        queue._connection.execute("UPDATE events SET metadata = '{}' WHERE event_id = 'evt-1'")
+        damage_stored_event(queue.directory, "evt-1", "metadata = '{}'")
         queue.put(make_event(2))
+
+    queue, _ = start_delivery(target.url, before=store_and_damage)
     assert wait_until(delivered(queue, 1))
     assert target.ids() == ["evt-2"]
-    [letter] = db.read_dead_letters(queue._connection, 10)
+    [letter] = queue.snapshot().dead_letters
     assert letter.event_id == "evt-1"
     assert "cannot build the request" in letter.reason
 

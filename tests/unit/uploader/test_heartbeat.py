@@ -5,7 +5,9 @@ import threading
 
 import pytest
 
-from smartcam.common.checkout_status import CheckoutStatus, HeadOutcome, write_status
+from smartcam.common.contracts.base import write_document
+from smartcam.common.contracts.checkout_status import CheckoutStatus, HeadOutcome, write_status
+from smartcam.common.contracts.cmds_status import CmdsStatus, EntryResult, LedgerReport
 from smartcam.common.counters import Counters
 from smartcam.uploader import status
 from smartcam.uploader.auth import auth_headers
@@ -40,7 +42,7 @@ def make_heartbeat(make_settings, logger, host_dirs):
 
     def make(clock=None, **overrides):
         cmds, updater, checkout = host_dirs
-        settings = make_settings(cmds_status_file=cmds / "status.json", updater_dir=updater, checkout_dir=checkout,
+        settings = make_settings(cmds_mount=cmds, updater_dir=updater, checkout_mount=checkout,
                                  version="1.2.3",
                                  channel="devrelease", heartbeat_interval_s=60, **overrides)
         clock = clock or Clock()
@@ -57,12 +59,18 @@ def make_heartbeat(make_settings, logger, host_dirs):
 def test_heartbeat_reports_versions_model_queue_counts_cmds_and_update_history(make_heartbeat, host_dirs,
                                                                               make_event):
     cmds, updater, checkout = host_dirs
-    (cmds / "status.json").write_text(json.dumps({"results": [{"id": "reboot-1", "ok": True}]}))
+    cmds_status = CmdsStatus(updated_at=6.0, channel="devrelease", source="https://cmds.example/custom_cmds",
+                             ledger=LedgerReport(loaded_from="ledger"), counters={"entries_done": 1},
+                             recent=[EntryResult(line=1, entry="@reboot reboot", due=3.0, state="done",
+                                                 updated_at=3.5, result={"commands": [], "not_run": []})])
+    write_document(cmds / "status.json", cmds_status)
     write_status(checkout, CheckoutStatus(updated_at=5.0, channel="devrelease", repo="git://lab/smartcam.git",
                                           commit="ab" * 20, applied_at=4.0, state="rolled_back",
                                           head=HeadOutcome(commit="cd" * 20, state="rolled_back", at=4.5,
                                                            reason="the stack did not become healthy")))
-    history = [{"n": n, "result": "updated"} for n in range(HISTORY_KEPT + 5)]
+    # As the updater of the previous release wrote it: a bare list, no version (read as version 1).
+    history = [{"kind": "model", "target": f"face-{n}", "from_ref": None, "to_ref": f"{n:064x}", "result": "updated",
+                "reason": "accepted", "at": "2026-11-27T03:30:15Z"} for n in range(HISTORY_KEPT + 5)]
     (updater / "history.json").write_text(json.dumps(history))
     (updater / "state.json").write_text(json.dumps({
         "services": {"infer": {"image": "smartcam/infer:release", "digest": "sha256:aa", "version": "1.2.2",
@@ -82,14 +90,15 @@ def test_heartbeat_reports_versions_model_queue_counts_cmds_and_update_history(m
     assert document["channel"] == "devrelease"
     assert document["heartbeat_id"].startswith("hb-cam-1-")
     assert document["versions"] == {"infer": {"image": "smartcam/infer:release", "digest": "sha256:aa",
-                                              "version": "1.2.2"}, "uploader": {"version": "1.2.3"}}
+                                              "version": "1.2.2"},
+                                    "uploader": {"image": None, "digest": None, "version": "1.2.3"}}
     assert document["model"] == {"name": "blazeface", "sha256": "ab" * 32}  # the latest event's, not state.json's
     assert document["queue"]["queued"] == 1
     assert document["counts"] == {"received": 2, "delivered": 1, "retried": 0, "evicted": {}, "dead_lettered": 0,
                                   "refused": 0, "duplicates": 0}
     assert document["disk"]["free_bytes"] > 0
     assert [e["error"] for e in document["last_errors"]] == ["target answered 503"]
-    assert document["cmds"] == {"results": [{"id": "reboot-1", "ok": True}]}
+    assert document["cmds"] == cmds_status.model_dump(mode="json")
     assert document["updates"] == history[-HISTORY_KEPT:]
     assert document["checkout"]["commit"] == "ab" * 20
     assert document["checkout"]["state"] == "rolled_back"
@@ -153,7 +162,7 @@ def run_deliverer(make_settings, logger, host_dirs):
 
     def start(url, **overrides):
         cmds, updater, _ = host_dirs
-        settings = make_settings(upload_url=url, cmds_status_file=cmds / "status.json", updater_dir=updater,
+        settings = make_settings(upload_url=url, cmds_mount=cmds, updater_dir=updater,
                                  **overrides)
         counters = Counters()
         queue = EventQueue(settings.queue_dir, settings.queue_budget_bytes, logger, counters)
@@ -185,7 +194,7 @@ def test_heartbeat_is_posted_to_its_path_with_its_own_key(target, run_deliverer,
     assert wait_until(lambda: queue.pending_message(KIND) is None)
     queue.put(make_event(1))
     assert wait_until(lambda: target.delivered_ids() == ["evt-1"])
-    assert status.collect(queue._dir)["heartbeats"]["sent"] == 1
+    assert status.collect(queue.directory)["heartbeats"]["sent"] == 1
 
 
 def test_a_heartbeat_the_target_refuses_is_dropped_and_events_still_flow(target, run_deliverer, wait_until,

@@ -9,28 +9,29 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from smartcam.uploader import db
 from smartcam.uploader.backoff import RETRY_AFTER_MAX_S, RETRY_AFTER_MIN_S, parse_retry_after
 from smartcam.uploader.delivery import MAX_REPLY_BYTES
 
-from .conftest import Reply, delivered
+from .conftest import Reply, damage_stored_event, delivered
 
 
 def test_stored_events_with_hostile_ids_are_dead_lettered_and_the_rest_delivered(target, start_delivery,
                                                                                   make_event, wait_until, caplog):
     """Stored before ids were checked at the wire (or put by anything else): once a permanent crash loop."""
-    queue, _ = start_delivery(target.url)
     hostile = ["poison-€", "evil\r\nX-Injected: 1"]
-    with queue._lock:  # all stored before the delivery thread can claim any
+
+    def store_all(queue):  # all stored before the delivery thread can claim any
         for n, event_id in enumerate(hostile):
             event = make_event(n)
             event.event_id = event_id
             queue.put(event)
         queue.put(make_event(5))
+
+    queue, _ = start_delivery(target.url, before=store_all)
     with caplog.at_level(logging.WARNING):
         assert wait_until(delivered(queue, 1))
     assert target.ids() == ["evt-5"]  # the hostile ones never reached the wire
-    letters = {letter.event_id: letter.reason for letter in db.read_dead_letters(queue._connection, 10)}
+    letters = {letter.event_id: letter.reason for letter in queue.snapshot().dead_letters}
     assert set(letters) == set(hostile)
     assert all("not a valid event id" in reason for reason in letters.values())
     assert queue.figures().queued == 0
@@ -38,16 +39,17 @@ def test_stored_events_with_hostile_ids_are_dead_lettered_and_the_rest_delivered
 
 def test_an_unexpected_error_building_one_request_dead_letters_only_that_event(target, start_delivery, make_event,
                                                                                 wait_until):
-    queue, _ = start_delivery(target.url, payload_format="multipart")
-    with queue._lock:
+    def store_and_damage(queue):  # before delivery starts, so it is damaged before it can be claimed
         queue.put(make_event(1))
-        queue._connection.execute(  # a capture time that is a number: AttributeError deep in the payload code
-            "UPDATE events SET metadata = json_set(metadata, '$.captured_at', 5) WHERE event_id = 'evt-1'")
+        damage_stored_event(  # a capture time that is a number: the payload model refuses it
+            queue.directory, "evt-1", "metadata = json_set(metadata, '$.captured_at', 5)")
         queue.put(make_event(2))
+
+    queue, _ = start_delivery(target.url, payload_format="multipart", before=store_and_damage)
     assert wait_until(delivered(queue, 1))
     assert target.ids() == ["evt-2"]
-    [letter] = db.read_dead_letters(queue._connection, 10)
-    assert (letter.event_id, "AttributeError" in letter.reason) == ("evt-1", True)
+    [letter] = queue.snapshot().dead_letters
+    assert (letter.event_id, "captured_at" in letter.reason) == ("evt-1", True)
 
 
 # -- Retry-After ---------------------------------------------------------------------------------

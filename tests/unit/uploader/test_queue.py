@@ -7,6 +7,7 @@ import pytest
 
 from smartcam.uploader import bodies, db
 from smartcam.uploader.queue import EventQueue, StoreRefusedError
+from smartcam.uploader.snapshot import read_snapshot
 
 KB = 1024
 
@@ -23,6 +24,20 @@ def open_queue(tmp_path, logger, counters):
     yield open_
     for queue in opened:
         queue.close()
+
+
+@pytest.fixture
+def opened_connections(monkeypatch):
+    """The SQLite connections queues open from now on: to read a pragma or set a per-connection limit."""
+    opened = []
+    connect = db.connect
+
+    def recording(queue_dir):
+        opened.append(connect(queue_dir))
+        return opened[-1]
+
+    monkeypatch.setattr(db, "connect", recording)
+    return opened
 
 
 def queued_ids(queue):
@@ -53,12 +68,13 @@ def test_the_body_file_and_row_are_on_disk_when_put_returns(open_queue, make_eve
     assert body.read_bytes() == make_event(1).image
     assert not list((tmp_path / "queue" / "bodies").glob("*.tmp"))
     reader = db.connect_read_only(tmp_path / "queue")  # another connection sees the committed row
-    assert reader.execute("SELECT state FROM events WHERE event_id = 'evt-1'").fetchone() == ("queued",)
+    assert read_snapshot(reader).event("evt-1").state == db.QUEUED
     reader.close()
 
 
-def test_the_database_runs_wal_with_full_synchronous(open_queue):
-    connection = open_queue()._connection
+def test_the_database_runs_wal_with_full_synchronous(open_queue, opened_connections):
+    open_queue()
+    [connection] = opened_connections
     assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert connection.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
 
@@ -120,7 +136,7 @@ def test_over_budget_samples_go_before_detections_oldest_first(open_queue, make_
     assert figures.evicted == {"over_budget_sample": 3, "over_budget_detection": 1}
     assert figures.queued_bytes <= 5 * KB
     assert figures.balanced
-    assert len(bodies.body_files(queue._bodies)) == 4  # evicted bodies are gone from disk
+    assert len(bodies.body_files(bodies.bodies_dir(queue.directory))) == 4  # evicted bodies are gone from disk
 
 
 def test_dead_letters_are_never_evicted_and_in_flight_events_are_spared(open_queue, make_event):
@@ -166,10 +182,11 @@ def test_a_full_disk_refuses_the_event_counts_it_and_leaves_the_queue_intact(ope
     assert reopened.write_problem() is None
 
 
-def test_a_full_database_refuses_the_event_and_removes_its_body(open_queue, make_event, tmp_path, counters):
+def test_a_full_database_refuses_the_event_and_removes_its_body(open_queue, make_event, tmp_path, counters,
+                                                                opened_connections):
     queue = open_queue()
     queue.put(make_event(1))
-    connection = queue._connection
+    [connection] = opened_connections
     pages = connection.execute("PRAGMA page_count").fetchone()[0]
     connection.execute(f"PRAGMA max_page_count = {pages}")  # SQLite answers SQLITE_FULL from now on
     refusals = []
@@ -213,7 +230,7 @@ def test_a_body_lost_while_running_is_accounted_for(open_queue, make_event):
     queue = open_queue()
     queue.put(make_event(1))
     [item] = queue.claim(1)
-    (queue._bodies / item.body_file).unlink()
+    (bodies.bodies_dir(queue.directory) / item.body_file).unlink()
     with pytest.raises(FileNotFoundError):
         queue.read_image(item)
     queue.mark_lost(item.event_id, "gone")
@@ -242,7 +259,7 @@ def test_old_tombstones_are_pruned_but_totals_stay(open_queue, make_event):
     queue.claim(1)
     queue.mark_delivered("evt-1")
     queue.prune_tombstones(retention_s=-1)
-    assert queue._connection.execute("SELECT COUNT(*) FROM events").fetchone() == (0,)
+    assert queue.snapshot().events == ()
     assert queue.figures().delivered == 1
 
 

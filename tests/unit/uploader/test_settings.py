@@ -13,7 +13,7 @@ def test_defaults(make_settings):  # the fixture clears SMARTCAM_* from the envi
     assert settings.demo_sink_url == "http://demo-sink:8000/events"
     assert settings.events_endpoint == "tcp://*:5556"
     assert str(settings.queue_dir) == "/var/lib/smartcam/queue"
-    assert str(settings.config_dir) == "/etc/smartcam"
+    assert str(settings.config_mount) == "/etc/smartcam"
     assert (settings.connect_timeout_s, settings.read_timeout_s) == (15.0, 60.0)
     assert settings.max_in_flight == 1
     assert settings.payload_format is PayloadFormat.JSON

@@ -16,7 +16,7 @@ def queue(tmp_path, logger, counters):
 
 
 def test_the_queue_holds_a_reserve_file(queue):
-    reserve = queue._dir / space.RESERVE_NAME
+    reserve = queue.directory / space.RESERVE_NAME
     assert reserve.stat().st_size == space.RESERVE_BYTES
 
 
@@ -33,29 +33,29 @@ def test_an_event_that_would_eat_into_the_headroom_is_refused_as_disk_full(queue
 def test_a_delivery_on_a_full_disk_releases_the_reserve_and_is_recorded(queue, monkeypatch, make_event, counters):
     queue.put(make_event(1))
     [item] = queue.claim(1)
-    record = queue._record_settlement
+    transaction = db.transaction
     failures = []
 
-    def full_once(*args, **kwargs):
+    def full_once(connection):  # the next write meets a full disk, as SQLite reports it
         if not failures:
             failures.append(1)
             raise sqlite3.OperationalError("database or disk is full")
-        return record(*args, **kwargs)
+        return transaction(connection)
 
-    monkeypatch.setattr(queue, "_record_settlement", full_once)
+    monkeypatch.setattr(db, "transaction", full_once)
     queue.mark_delivered(item.event_id)
     figures = queue.figures()
     assert (figures.delivered, figures.queued, figures.balanced) == (1, 0, True)
     assert counters.get("reserve_released") == 1
-    assert (queue._dir / space.RESERVE_NAME).exists()  # put back once the delivered image freed its space
+    assert (queue.directory / space.RESERVE_NAME).exists()  # put back once the delivered image freed its space
 
 
 def test_a_failed_settlement_without_a_reserve_leaves_the_event_queued(queue, monkeypatch, make_event):
     queue.put(make_event(1))
     [item] = queue.claim(1)
-    queue._reserve.release()
+    space.Reserve(queue.directory).release()
     monkeypatch.setattr(space.Reserve, "restore", lambda _self: False)
-    monkeypatch.setattr(queue, "_record_settlement", lambda *a, **k: (_ for _ in ()).throw(
+    monkeypatch.setattr(db, "transaction", lambda _connection: (_ for _ in ()).throw(  # every write: disk full
         sqlite3.OperationalError("database or disk is full")))
     with pytest.raises(sqlite3.OperationalError):
         queue.mark_delivered(item.event_id)
@@ -77,7 +77,7 @@ def test_a_commit_that_fails_is_rolled_back_so_the_next_write_works(tmp_path):
 
 def test_the_write_ahead_log_stays_small(queue, make_event):
     """SQLite's default lets the WAL grow to ~4 MB and keeps it: space a nearly full card does not have."""
-    wal = queue._dir / (db.DB_NAME + "-wal")
+    wal = queue.directory / (db.DB_NAME + "-wal")
     largest = 0
     for n in range(400):
         queue.put(make_event(n))

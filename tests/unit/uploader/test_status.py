@@ -37,7 +37,7 @@ def busy_queue(tmp_path, logger, monkeypatch, make_event):
 
 
 def test_json_figures_add_up(busy_queue, capsys):
-    assert status.main(["--json", "--queue-dir", str(busy_queue._dir)]) == 0
+    assert status.main(["--json", "--queue-dir", str(busy_queue.directory)]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["received"] == 5
     assert document["delivered"] == 2
@@ -54,7 +54,7 @@ def test_json_figures_add_up(busy_queue, capsys):
 
 
 def test_the_table_names_every_figure(busy_queue, capsys):
-    assert status.main(["--queue-dir", str(busy_queue._dir)]) == 0
+    assert status.main(["--queue-dir", str(busy_queue.directory)]) == 0
     table = capsys.readouterr().out
     for line in ("received       5", "delivered      2", "queued         1", "dead letters   1",
                  "evicted        1  (over_budget_sample 1)", "refused        1", "accounted for  yes",
@@ -63,7 +63,7 @@ def test_the_table_names_every_figure(busy_queue, capsys):
 
 
 def test_the_command_line_runs_while_the_service_holds_the_database(busy_queue):
-    environment = {**os.environ, "SMARTCAM_QUEUE_DIR": str(busy_queue._dir),
+    environment = {**os.environ, "SMARTCAM_QUEUE_DIR": str(busy_queue.directory),
                    "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in ("common", "services/uploader"))}
     result = subprocess.run([sys.executable, "-m", "smartcam.uploader.status", "--json"], env=environment,
                             capture_output=True, text=True, timeout=30, check=False)
@@ -79,7 +79,7 @@ def test_a_missing_queue_is_explained(tmp_path, capsys):
 
 
 def test_the_smartcam_command_runs_status_and_explains_its_usage(busy_queue):
-    environment = {**os.environ, "SMARTCAM_QUEUE_DIR": str(busy_queue._dir),
+    environment = {**os.environ, "SMARTCAM_QUEUE_DIR": str(busy_queue.directory),
                    "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in ("common", "services/uploader"))}
 
     def smartcam(*args):

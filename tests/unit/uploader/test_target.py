@@ -13,8 +13,8 @@ LEGACY_URL = "http://legacy.example/esb"
 
 
 def write_config_url(settings, text):
-    settings.config_dir.mkdir(parents=True, exist_ok=True)
-    (settings.config_dir / "upload_url").write_text(text)
+    settings.config_mount.mkdir(parents=True, exist_ok=True)
+    (settings.config_mount / "upload_url").write_text(text)
 
 
 def test_the_environment_variable_wins_over_both_files(make_settings, logger):
@@ -31,7 +31,7 @@ def test_the_config_file_wins_over_the_legacy_file(make_settings, logger):
     settings.legacy_url_file.write_text(LEGACY_URL)
     target = resolve_target(settings, logger)
     assert target.url == CONFIG_URL
-    assert str(settings.config_dir / "upload_url") in target.source
+    assert str(settings.config_mount / "upload_url") in target.source
 
 
 def test_the_legacy_file_is_used_when_it_is_the_only_one(make_settings, logger):
@@ -83,7 +83,7 @@ def test_a_malformed_variable_is_named_with_the_fix(make_settings, logger, url, 
 @pytest.mark.parametrize("which", ["config", "legacy"])
 def test_a_malformed_file_is_named_with_the_fix(make_settings, logger, url, problem, which):
     settings = make_settings()
-    path = settings.config_dir / "upload_url" if which == "config" else settings.legacy_url_file
+    path = settings.config_mount / "upload_url" if which == "config" else settings.legacy_url_file
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(url)
     with pytest.raises(SettingsError) as raised:
@@ -119,8 +119,8 @@ def test_a_directory_where_the_file_should_be_is_skipped_with_a_warning(make_set
     settings = make_settings()
     settings.legacy_url_file.mkdir()  # Docker creates this when a bind-mounted file is missing on the host
     write_config_url(settings, CONFIG_URL)
-    (settings.config_dir / "upload_url").unlink()
-    (settings.config_dir / "upload_url").mkdir()
+    (settings.config_mount / "upload_url").unlink()
+    (settings.config_mount / "upload_url").mkdir()
     with caplog.at_level(logging.WARNING):
         target = resolve_target(settings, logger)
     assert "demo sink" in target.source

@@ -15,13 +15,13 @@ from smartcam.common.service import ServiceContext, run_service
 def serve(context: ServiceContext[CmdsSettings]) -> None:
     service = CmdsService(context.settings, context.logger, context.counters, context.stop)
     context.logger.info("polling %s every %.0fs (catch-up window %.0fs)", context.settings.resolved_source(),
-                        context.settings.poll_interval_s, context.settings.catch_up_window_s)
+                        context.settings.cmds_poll_interval_s, context.settings.catch_up_window_s)
     while not context.stop.is_set():
         service.poll()
         if service.last_error:
             context.health.degraded(service.last_error)
         context.health.working()
-        context.stop.wait(context.settings.poll_interval_s)
+        context.stop.wait(context.settings.cmds_poll_interval_s)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -85,8 +85,8 @@ def run_command(command: Command, timeout_s: float, tail_chars: int) -> CommandR
             _kill_tree(process, f"{_MARKER}={command_id}".encode(), unit)
             exit_code = None
         tail = _tail(output, tail_chars)
-    error = f"killed after its timeout of {timeout_s:g}s" if timed_out else None
-    return CommandResult(command.text, exit_code, timed_out, round(time.monotonic() - started, 3), tail, error)
+    problem = f"killed after its timeout of {timeout_s:g}s" if timed_out else None
+    return CommandResult(command.text, exit_code, timed_out, round(time.monotonic() - started, 3), tail, problem)
 
 
 def _missing_program(program: str) -> str | None:

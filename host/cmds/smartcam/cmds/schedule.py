@@ -65,9 +65,10 @@ def decide(entry: Entry, record: Record | None, now: float, catch_up_window_s: f
         after, high_water = record.last_due, record.high_water
         if high_water is not None and now >= high_water:
             after, high_water = max(after, high_water), None  # the clock is past it again: it is spent
-        due, missed = _latest_cron_due(entry.cron or "", after, now)
-        if due is None:
+        cron_due, missed = _latest_cron_due(entry.cron or "", after, now)
+        if cron_due is None:
             return Decision(Action.WAIT, high_water=high_water)
+        due = cron_due
     action = Action.RUN if now - due <= catch_up_window_s else Action.SKIP_STALE
     return Decision(action, due=due, missed=missed, high_water=high_water)
 

@@ -22,6 +22,8 @@ from smartcam.cmds.settings import CmdsSettings
 from smartcam.cmds.signature import SignatureError, verify
 from smartcam.cmds.source import FetchError, fetch
 from smartcam.cmds.status import recent_results, write_status
+from smartcam.common.contracts.checkout_status import PollResult
+from smartcam.common.contracts.cmds_status import CmdsStatus, LedgerReport, VerifiedFile
 from smartcam.common.counters import Counters
 from smartcam.common.logs import OncePerKind
 
@@ -70,7 +72,8 @@ class CmdsService:
 
     @property
     def last_error(self) -> str | None:
-        return self._poll["error"]
+        error: str | None = self._poll["error"]
+        return error
 
     def poll(self, now: float | None = None) -> None:
         """Fetch and verify the file, then run what is due; always ends by rewriting the status file."""
@@ -208,9 +211,10 @@ class CmdsService:
                 self._ledger.put(key, record)
 
     def _write_status(self) -> None:
-        write_status(self._settings.status_file, {
-            "service": "cmds", "channel": self._settings.channel, "source": self._source,
-            "poll": self._poll, "file": self._file, "recent": recent_results(self._ledger.records()),
-            "ledger": dict(self._ledger_status, lost_before=self._ledger.lost_before),
-            "counters": self._counters.snapshot(),
-        })
+        write_status(self._settings.status_file, CmdsStatus(
+            updated_at=time.time(), channel=self._settings.channel, source=self._source,
+            poll=PollResult.model_validate(self._poll), file=VerifiedFile.model_validate(self._file),
+            recent=recent_results(self._ledger.records()),
+            ledger=LedgerReport.model_validate(dict(self._ledger_status, lost_before=self._ledger.lost_before)),
+            counters=self._counters.snapshot(),
+        ))

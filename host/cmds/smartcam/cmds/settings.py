@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from smartcam.common.settings import CommonSettings
+from smartcam.common.settings import ChannelSettings
 
 _LOOPBACK_NAMES = ("localhost",)
 
@@ -27,20 +27,26 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-class CmdsSettings(CommonSettings):
+class CmdsSettings(ChannelSettings):
     """Where custom_cmds comes from, which key must have signed it, and how commands run."""
 
-    # URL (https://…, `{channel}` is replaced by the channel) or a local path, e.g. the checkout
-    # that the updater keeps on the channel's branch. The signature is the same name plus `.sig`.
-    custom_cmds_source: str = "/opt/smartcam/custom_cmds"
-    public_key: Path = Path("/etc/smartcam/custom_cmds.pub")
-    state_dir: Path = Path("/var/lib/smartcam/cmds")
-    poll_interval_s: float = Field(default=120.0, gt=0)
-    # A due time missed while the device was off still runs if it is at most this old.
-    catch_up_window_s: float = Field(default=6 * 3600.0, ge=0)
-    command_timeout_s: float = Field(default=1800.0, gt=0)
-    fetch_timeout_s: float = Field(default=30.0, gt=0)
-    output_tail_chars: int = Field(default=2000, ge=0, le=100_000)
+    custom_cmds_source: str = Field(
+        "/opt/smartcam/custom_cmds",
+        description="Where the cmds service reads `custom_cmds`: an `https://` URL (`{channel}` becomes the channel) "
+                    "or a local path such as the checkout; the signature is the same name plus `.sig`.")
+    public_key: Path = Field(Path("/etc/smartcam/custom_cmds.pub"),
+                             description="The key that must have signed `custom_cmds`.")
+    cmds_dir: Path = Field(Path("/var/lib/smartcam/cmds"),
+                           description="Host folder of the cmds service's ledger and `status.json`; mounted "
+                                       "read-only in the uploader, whose heartbeat carries the status.")
+    cmds_poll_interval_s: float = Field(120.0, gt=0, description="How often the cmds service reads `custom_cmds`.")
+    catch_up_window_s: float = Field(6 * 3600.0, ge=0, description="A due time missed while the device was off "
+                                                                   "still runs if it is at most this old.")
+    command_timeout_s: float = Field(1800.0, gt=0, description="A command still running after this is killed.")
+    fetch_timeout_s: float = Field(30.0, gt=0, description="Total time to fetch `custom_cmds` and its signature "
+                                                           "from a URL.")
+    output_tail_chars: int = Field(2000, ge=0, le=100_000, description="How much of a command's output its "
+                                                                       "ledger entry and status keep.")
 
     @field_validator("custom_cmds_source")
     @classmethod
@@ -61,13 +67,13 @@ class CmdsSettings(CommonSettings):
 
     @property
     def ledger_file(self) -> Path:
-        return self.state_dir / "ledger.json"
+        return self.cmds_dir / "ledger.json"
 
     @property
     def installed_marker_file(self) -> Path:
         """Written at the service's first-ever start: tells a lost ledger from a new device."""
-        return self.state_dir / "installed_at"
+        return self.cmds_dir / "installed_at"
 
     @property
     def status_file(self) -> Path:
-        return self.state_dir / "status.json"
+        return self.cmds_dir / "status.json"

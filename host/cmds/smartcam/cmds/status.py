@@ -1,6 +1,7 @@
 """The status file the uploader's heartbeat reads: /var/lib/smartcam/cmds/status.json.
 
-Fields (all times are seconds since 1970, UTC):
+Its fields are typed once, in `smartcam.common.contracts.cmds_status.CmdsStatus` (the uploader reads it with
+the same model). In short (all times are seconds since 1970, UTC):
 - `service`, `updated_at`, `channel`, `source`: who wrote it, when, and from where custom_cmds came.
 - `poll`: the last poll: `at`, `ok` (the file was fetched *and* its signature valid), `error` (why not).
 - `file`: the last verified file: `sha256`, `entries`, `problems` (`line` + `message` of each bad line).
@@ -15,23 +16,22 @@ Fields (all times are seconds since 1970, UTC):
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 from smartcam.cmds.ledger import Record
-from smartcam.common.files import write_json_durably
+from smartcam.common.contracts.base import write_document
+from smartcam.common.contracts.cmds_status import CmdsStatus, EntryResult
 
 RECENT_RESULTS = 20
 _REPORTED_STATES = ("done", "failed", "skipped", "interrupted")
 
 
-def recent_results(records: dict[str, Record]) -> list[dict[str, Any]]:
+def recent_results(records: dict[str, Record]) -> list[EntryResult]:
     reported = [record for record in records.values() if record.state in _REPORTED_STATES]
     reported.sort(key=lambda record: record.updated_at, reverse=True)
-    return [{"line": record.line, "entry": record.text, "due": record.last_due, "state": record.state,
-             "updated_at": record.updated_at, "result": record.result} for record in reported[:RECENT_RESULTS]]
+    return [EntryResult(line=record.line, entry=record.text, due=record.last_due, state=record.state,
+                        updated_at=record.updated_at, result=record.result) for record in reported[:RECENT_RESULTS]]
 
 
-def write_status(path: Path, document: dict[str, Any]) -> None:
-    write_json_durably(path, dict(document, updated_at=time.time()))
+def write_status(path: Path, status: CmdsStatus) -> None:
+    write_document(path, status)

@@ -16,7 +16,7 @@ from pathlib import Path
 from smartcam.common.logs import OncePerKind
 from smartcam.common.polling import PollSchedule
 from smartcam.common.service import ServiceContext, run_service
-from smartcam.common.settings import SettingsError, load_settings
+from smartcam.common.settings import SettingsError, env_name, load_settings
 from smartcam.follow.follower import Follower, Outcome
 from smartcam.follow.settings import FollowSettings
 
@@ -67,7 +67,8 @@ def self_test(tree: Path) -> int:
     With the new tree's code (PYTHONPATH) and settings (its channel.env, then the device's env files): the
     host services' modules import and their settings are valid.
     """
-    config = Path(os.environ.get("SMARTCAM_HOST_CONFIG_DIR", "/etc/smartcam"))
+    default_config = FollowSettings.model_fields["host_config_dir"].default
+    config = Path(os.environ.get(env_name("host_config_dir"), str(default_config)))
     env_files = (tree / "host" / "channel.env", config / "smartcam.env", config / "local.env")
     try:
         for module in ("smartcam.follow.follower", "smartcam.cmds.service"):

@@ -11,10 +11,17 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from enum import Enum
 
 from smartcam.common.badlist import BadDigests
-from smartcam.common.checkout_status import CheckoutState, CheckoutStatus, HeadOutcome, PollResult, write_status
+from smartcam.common.contracts.checkout_status import (
+    CheckoutState,
+    CheckoutStatus,
+    HeadOutcome,
+    PollResult,
+    write_status,
+)
 from smartcam.common.counters import Counters
 from smartcam.common.history import UpdateHistory, UpdateRecord, UpdateResult
 from smartcam.common.logs import OncePerKind
@@ -175,7 +182,7 @@ class Follower:
         self._counters.inc("checkout.applied")
         self._record(previous, head, "updated", "signed, applied and healthy")
         self._log.info("commit %s is in force and every service is healthy", head[:12])
-        self._deployments.prune({head, previous} - {None})
+        self._deployments.prune({head} if previous is None else {head, previous})
         return Outcome.APPLIED
 
     def _roll_back(self, head: str, previous: str | None, reason: str, force_pushed: bool) -> Outcome:
@@ -196,8 +203,9 @@ class Follower:
             if self.current != commit:
                 self._deployments.switch(commit)
             tree = self._deployments.tree(commit)
-            for step in (lambda: self._stack.apply_host(tree), self._stack.restart_units,
-                         lambda: self._stack.up(tree)):
+            steps: tuple[Callable[[], None], ...] = (
+                lambda: self._stack.apply_host(tree), self._stack.restart_units, lambda: self._stack.up(tree))
+            for step in steps:
                 try:
                     step()
                 except StepFailedError as error:

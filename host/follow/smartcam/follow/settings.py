@@ -3,44 +3,63 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 
 from smartcam.common.polling import DEFAULT_POLL_INTERVALS_S, channel_interval
-from smartcam.common.settings import CommonSettings
+from smartcam.common.settings import ChannelSettings, Scope, scope
 
 GIT_URL_SCHEMES = ("https://", "http://", "git://", "ssh://", "file://", "/")
 
 
-class FollowSettings(CommonSettings):
+class FollowSettings(ChannelSettings):
     """Where the channel comes from, which keys may sign it, and how a new commit is applied."""
 
-    # The repository whose branch `SMARTCAM_CHANNEL` the device follows; empty turns following off.
-    repo_url: str = ""
-    # The follower's state, history and the status the heartbeat carries (mounted read-only in the uploader).
-    checkout_dir: Path = Path("/var/lib/smartcam/checkout")
-    # The fetched repository, one folder per deployed commit, and the `current` link the units point at.
-    deploy_dir: Path = Path("/var/lib/smartcam/deploy")
-    # OpenSSH allowed-signers file (git's gpg.ssh.allowedSignersFile): who may sign the channel's commits.
-    allowed_signers: Path = Path("/etc/smartcam/allowed_signers")
-    # The device's configuration folder (smartcam.env, local.env), given to the stack's compose command.
-    host_config_dir: Path = Path("/etc/smartcam")
-    checkout_poll_interval_master_s: float = Field(DEFAULT_POLL_INTERVALS_S["master"], gt=0)
-    checkout_poll_interval_devrelease_s: float = Field(DEFAULT_POLL_INTERVALS_S["devrelease"], gt=0)
-    checkout_poll_interval_release_s: float = Field(DEFAULT_POLL_INTERVALS_S["release"], gt=0)
-    checkout_poll_interval_s: float | None = Field(None, gt=0)  # overrides the channel's interval when set
-    checkout_poll_jitter: float = Field(0.1, ge=0, le=0.5)
-    checkout_retry_initial_s: float = Field(30.0, gt=0)
-    checkout_first_poll_delay_s: float = Field(10.0, ge=0)
-    # Every service must be healthy within this after a new commit's `compose up`, else it is rolled back.
-    checkout_health_timeout_s: float = Field(300.0, gt=0)
-    checkout_fetch_timeout_s: float = Field(300.0, gt=0)
-    # Host units restarted after a commit changed (they read the checkout's code and env files).
-    checkout_restart_units: str = "smartcam-cmds.service"
-    # The compose project of the stack (host/compose); another name only for tests beside a real stack.
-    compose_project: str = Field("smartcam", pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    # Test mode only: postinstall writes under this folder and records system commands (its --root).
-    postinstall_root: Path | None = None
+    repo_url: str = Field("", description="The repository whose branch `SMARTCAM_CHANNEL` the device follows; "
+                                       "empty turns following off.")
+    checkout_dir: Path = Field(Path("/var/lib/smartcam/checkout"),
+                               description="Host folder of the channel follower's state, history and `status.json`; "
+                                           "mounted read-only in the uploader, whose heartbeat carries the status.")
+    deploy_dir: Path = Field(Path("/var/lib/smartcam/deploy"),
+                             description="The fetched repository, one folder per deployed commit, and the `current` "
+                                         "link the units point at.")
+    allowed_signers: Path = Field(Path("/etc/smartcam/allowed_signers"),
+                                  description="OpenSSH allowed-signers file: who may sign the channel's commits.")
+    host_config_dir: Path = Field(Path("/etc/smartcam"),
+                                  description="The device's configuration folder (`smartcam.env`, `local.env`), "
+                                              "given to the stack's compose command.")
+    checkout_poll_interval_master_s: float = Field(DEFAULT_POLL_INTERVALS_S["master"], gt=0,
+                                                   description="How often a device on `master` fetches its branch.")
+    checkout_poll_interval_devrelease_s: float = Field(DEFAULT_POLL_INTERVALS_S["devrelease"], gt=0,
+                                                       description="How often a device on `devrelease` fetches its "
+                                                                   "branch.")
+    checkout_poll_interval_release_s: float = Field(DEFAULT_POLL_INTERVALS_S["release"], gt=0,
+                                                    description="How often a device on `release` fetches its branch.")
+    checkout_poll_interval_s: float | None = Field(None, gt=0, description="Overrides the channel's fetch interval; "
+                                                                           "empty = the channel's.")
+    checkout_poll_jitter: float = Field(0.1, ge=0, le=0.5, description="± this fraction of the fetch interval.")
+    checkout_retry_initial_s: float = Field(30.0, gt=0, description="After a failed fetch retry after this, "
+                                                                    "doubling up to the interval.")
+    checkout_first_poll_delay_s: float = Field(10.0, ge=0, description="First fetch after start.")
+    checkout_health_timeout_s: float = Field(300.0, gt=0,
+                                             description="Every service must be healthy within this after a new "
+                                                         "commit's `compose up`, else it is rolled back.")
+    checkout_fetch_timeout_s: float = Field(300.0, gt=0, description="Time limit of one `git fetch`.")
+    checkout_restart_units: str = Field("smartcam-cmds.service",
+                                        description="Host units restarted after a commit changed (they read the "
+                                                    "checkout's code and env files), comma-separated.")
+    compose_project: str = Field("smartcam", pattern=r"^[a-z0-9][a-z0-9_-]*$", json_schema_extra=scope(Scope.INTERNAL),
+                                 description="The compose project of the stack; another name only for tests beside a "
+                                             "real stack.")
+    postinstall_root: Path | None = Field(None, json_schema_extra=scope(Scope.INTERNAL),
+                                          description="Test mode only: postinstall writes under this folder and "
+                                                      "records system commands (its `--root`).")
+
+    _restart_units: tuple[str, ...] = PrivateAttr()
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._restart_units = tuple(unit.strip() for unit in self.checkout_restart_units.split(",") if unit.strip())
 
     @field_validator("repo_url")
     @classmethod
@@ -59,4 +78,4 @@ class FollowSettings(CommonSettings):
 
     @property
     def restart_units(self) -> list[str]:
-        return [unit.strip() for unit in self.checkout_restart_units.split(",") if unit.strip()]
+        return list(self._restart_units)

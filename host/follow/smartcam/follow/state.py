@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from smartcam.common.checkout_status import HeadOutcome
+from smartcam.common.contracts.checkout_status import HeadOutcome
 from smartcam.common.files import write_json_durably
 
 STATE_NAME = "state.json"

@@ -1,10 +1,8 @@
-"""Entry point: python -m smartcam.capture"""
+"""`python -m smartcam.capture` runs the service; what it does is in smartcam.capture.main."""
 
 import sys
 
-from smartcam.capture.main import run
-from smartcam.capture.settings import CaptureSettings
-from smartcam.common.service import run_service
+from smartcam.capture.main import main
 
 if __name__ == "__main__":
-    sys.exit(run_service("capture", CaptureSettings, run))
+    sys.exit(main())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image
 
 _PIL_MODE = {"RGB24": "RGB", "BGR24": "RGB", "GRAY8": "L"}
@@ -15,7 +16,7 @@ def fit_within(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def to_pixel_format(image: Image.Image, pixel_format: str) -> np.ndarray:
+def to_pixel_format(image: Image.Image, pixel_format: str) -> npt.NDArray[np.uint8]:
     """A tightly packed uint8 array of `image` in one of the wire pixel formats."""
     array = np.asarray(image.convert(_PIL_MODE[pixel_format]), dtype=np.uint8)
     if pixel_format == "BGR24":
@@ -23,7 +24,7 @@ def to_pixel_format(image: Image.Image, pixel_format: str) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def y_plane(yuv420: np.ndarray, width: int) -> np.ndarray:
+def y_plane(yuv420: npt.NDArray[np.uint8], width: int) -> npt.NDArray[np.uint8]:
     """The luma (Y) plane of a picamera2 YUV420 array as a GRAY8 image.
 
     picamera2 returns YUV420 as one (height * 3/2) x stride array: `height` rows of Y, then the

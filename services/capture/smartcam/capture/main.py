@@ -8,11 +8,11 @@ from smartcam.capture.location import open_location
 from smartcam.capture.settings import CaptureSettings
 from smartcam.capture.sources import open_source
 from smartcam.common.frames import LatestFrameServer
-from smartcam.common.service import ServiceContext
+from smartcam.common.service import ServiceContext, run_service
 from smartcam.common.wire import Frame
 
 
-def run(ctx: ServiceContext[CaptureSettings]) -> None:
+def body(ctx: ServiceContext[CaptureSettings]) -> None:
     settings = ctx.settings
     source = open_source(settings, counters=ctx.counters, stop=ctx.stop)
     location = open_location(settings, ctx.counters)
@@ -36,3 +36,7 @@ def run(ctx: ServiceContext[CaptureSettings]) -> None:
         source.close()
         location.close()
         context.term()
+
+
+def main() -> int:
+    return run_service("capture", CaptureSettings, body)

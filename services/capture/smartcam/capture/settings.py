@@ -8,10 +8,12 @@ picamera2's alignment); replayed photos are scaled, keeping their aspect ratio, 
 
 from __future__ import annotations
 
-from pydantic import ValidationInfo, field_validator
+from typing import Any
+
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
 from smartcam.capture.specs import LocationSpec, SourceSpec, parse_location, parse_source
-from smartcam.common.settings import CommonSettings, ZmqEndpoint
+from smartcam.common.settings import FRAMES_ENDPOINT_DESCRIPTION, CameraSettings, Scope, ZmqEndpoint, scope
 from smartcam.common.wire import PIXEL_FORMATS
 
 MAX_FPS = 1000.0  # cameras cap themselves; replay may go faster, e.g. for bench/pipeline
@@ -33,19 +35,34 @@ def _check_pair(width: int | None, height: int, width_var: str) -> None:
         raise ValueError(f"set both this and {width_var}, or both to 0 (got {width}x{height})")
 
 
-class CaptureSettings(CommonSettings):
+class CaptureSettings(CameraSettings):
     """Variables are SMARTCAM_<FIELD>; see the module docstring for the size rules."""
 
-    source: str = "replay:/opt/smartcam/photos"
-    fps: float = 2.0
-    frame_width: int = 1280
-    frame_height: int = 720
-    pixel_format: str = "RGB24"
-    lores_width: int = 0
-    lores_height: int = 0
-    location: str = ""
-    location_max_age_s: float = 10.0
-    frames_endpoint: ZmqEndpoint = "tcp://*:5555"
+    source: str = Field("replay:/opt/smartcam/photos",
+                        description="`picamera2[:<camera number>]`, or `replay:<folder, file or glob>` "
+                                    "(photos looped at `SMARTCAM_FPS`).")
+    fps: float = Field(2.0, description=f"Frame rate (replay: loop rate), {MIN_FPS} to {MAX_FPS:g}.")
+    frame_width: int = Field(1280, description="Main stream width; replayed photos are scaled to fit, keeping "
+                                               "aspect; `0` (with height `0`) = native size.")
+    frame_height: int = Field(720, description="Main stream height; `0` (with width `0`) = native size.")
+    pixel_format: str = Field("RGB24", description="`RGB24`, `BGR24` or `GRAY8`.")
+    lores_width: int = Field(0, description="Width of an optional low-resolution stream infer detects on; "
+                                            "`0` (with height `0`) = none.")
+    lores_height: int = Field(0, description="Height of the optional low-resolution stream; `0` = none.")
+    location: str = Field("", description="Empty (none), `fixed:<lat>,<lon>`, `gpsd[:<host>[:<port>]]`, or "
+                                          "`nmea:<serial device>[@<baud>]`.")
+    location_max_age_s: float = Field(10.0, description="A GPS fix older than this counts as no fix "
+                                                        "(`location: null` + one warning per outage).")
+    frames_endpoint: ZmqEndpoint = Field("tcp://*:5555", json_schema_extra=scope(Scope.WIRED),
+                                         description=FRAMES_ENDPOINT_DESCRIPTION)
+
+    _source_spec: SourceSpec = PrivateAttr()
+    _location_spec: LocationSpec = PrivateAttr()
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Parse the one-line forms once; the validators below already proved they parse."""
+        self._source_spec = parse_source(self.source)
+        self._location_spec = parse_location(self.location)
 
     @field_validator("source")
     @classmethod
@@ -80,7 +97,6 @@ class CaptureSettings(CommonSettings):
             raise ValueError(f"must be at least {MIN_LOCATION_MAX_AGE_S} seconds, e.g. 10")
         return value
 
-
     @field_validator("frame_width", "lores_width")
     @classmethod
     def _width_in_range(cls, value: int) -> int:
@@ -108,11 +124,11 @@ class CaptureSettings(CommonSettings):
 
     @property
     def source_spec(self) -> SourceSpec:
-        return parse_source(self.source)
+        return self._source_spec
 
     @property
     def location_spec(self) -> LocationSpec:
-        return parse_location(self.location)
+        return self._location_spec
 
     @property
     def frame_size(self) -> tuple[int, int] | None:

@@ -1,8 +1,9 @@
 """HTTP server that accepts smartcam uploads and writes each event to a folder.
 
-It accepts the documented JSON payload and saves `<captured_at>_<event_id>.json` (the payload
-without the image data) plus `.jpg` (the uploaded image with its boxes drawn). A repeated
-Idempotency-Key is answered 200 and not written twice, as a real target should do.
+It accepts the documented JSON payload (`smartcam.common.contracts.event.EventBody`) and saves
+`<captured_at>_<event_id>.json` (the payload without the image data) plus `.jpg` (the uploaded image
+with its boxes drawn). A repeated Idempotency-Key is answered 200 and not written twice, as a real
+target should do.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from smartcam.common.contracts.event import EventBody
 from smartcam.common.health import HealthReporter
 from smartcam.demo_sink.annotate import caption, draw_detections
 
@@ -29,18 +33,14 @@ class PayloadError(ValueError):
 
 
 def parse_event(body: bytes) -> tuple[dict[str, Any], bytes]:
-    """Validate the JSON payload; return its metadata and the decoded JPEG."""
+    """Validate the JSON payload with the uploader's own model; return its metadata and the decoded JPEG."""
     try:
-        payload = json.loads(body)
-        image = payload["image"]
-        jpeg = base64.b64decode(image["data"], validate=True)
-    except (ValueError, KeyError, TypeError, binascii.Error) as error:
-        raise PayloadError(f"not a smartcam JSON event: {error!r}") from error
-    missing = [f for f in ("event_id", "camera_id", "captured_at", "detections") if f not in payload]
-    if missing:
-        raise PayloadError(f"not a smartcam JSON event: missing {', '.join(missing)}")
-    metadata = {key: value for key, value in payload.items() if key != "image"}
-    metadata["image"] = {"content_type": image.get("content_type"), "bytes": len(jpeg)}
+        event = EventBody.model_validate_json(body)
+        jpeg = base64.b64decode(event.image.data, validate=True)
+    except (ValidationError, binascii.Error) as error:
+        raise PayloadError(f"not a smartcam JSON event: {error}") from error
+    metadata = event.model_dump(mode="json", exclude={"image"})
+    metadata["image"] = {"content_type": event.image.content_type, "bytes": len(jpeg)}
     return metadata, jpeg
 
 

@@ -1,10 +1,8 @@
-"""Entry point: python -m smartcam.infer"""
+"""`python -m smartcam.infer` runs the service; what it does is in smartcam.infer.main."""
 
 import sys
 
-from smartcam.common.service import run_service
-from smartcam.infer.main import run
-from smartcam.infer.settings import InferSettings
+from smartcam.infer.main import main
 
 if __name__ == "__main__":
-    sys.exit(run_service("infer", InferSettings, run))
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""Watch the updater's candidate pointer (`<model_store_dir>/candidate.json`) with a cheap stat.
+"""Watch the updater's candidate pointer (`<models_dir>/candidate.json`) with a cheap stat.
 
 The pointer names a directory the updater has already downloaded and verified; the updater only
 renames complete directories into place, so whatever the pointer names is whole.
@@ -6,10 +6,11 @@ renames complete directories into place, so whatever the pointer names is whole.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from smartcam.common.model_exchange import CANDIDATE_NAME, read_candidate
+from smartcam.common.contracts.model_exchange import CANDIDATE_NAME, read_candidate
 
 
 @dataclass(frozen=True)
@@ -21,8 +22,9 @@ class Candidate:
 
 
 class CandidateWatcher:
-    def __init__(self, store_dir: Path) -> None:
+    def __init__(self, store_dir: Path, logger: logging.Logger | None = None) -> None:
         self._path = store_dir / CANDIDATE_NAME
+        self._logger = logger
         self._seen: tuple[int, int] | None = None
 
     def changed(self) -> Candidate | None:
@@ -38,7 +40,9 @@ class CandidateWatcher:
         self._seen = signature
         try:
             offer = read_candidate(self._path.parent)  # refuses any directory that is not a sha256 name
-        except (OSError, ValueError):
+        except (OSError, ValueError) as error:  # logged once per change of the file (damaged, foreign or newer)
+            if self._logger is not None:
+                self._logger.error("ignoring the model offer: %s", error)
             return None
         if offer is None:
             return None

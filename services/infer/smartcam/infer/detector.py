@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from smartcam.common.wire import Detection, ModelRef
 from smartcam.infer.decoders import DECODERS, Decoder, DecoderMismatchError
@@ -125,7 +126,7 @@ class Detector:
         detector.detect(np.zeros((manifest.input.height, manifest.input.width, 3), np.uint8))  # warm-up
         return detector
 
-    def detect(self, frame: np.ndarray, max_detections: int | None = None) -> list[Detection]:
+    def detect(self, frame: npt.NDArray[np.uint8], max_detections: int | None = None) -> list[Detection]:
         """Detections in `frame` (HxWx3 uint8 RGB), boxes normalised to the frame, best first.
 
         `max_detections` replaces the manifest's cap (a model trial counts past it); None keeps it.

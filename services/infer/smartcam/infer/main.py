@@ -11,7 +11,7 @@ import zmq
 from smartcam.common.events import EventSender
 from smartcam.common.frames import LatestFrameClient
 from smartcam.common.logs import OncePerKind
-from smartcam.common.service import ServiceContext
+from smartcam.common.service import ServiceContext, run_service
 from smartcam.common.wire import Event, Frame
 from smartcam.infer.detector import Detector
 from smartcam.infer.latency import FrameStats
@@ -66,7 +66,7 @@ class Pipeline:
                      model=self.detector.model_ref, sample=decision.sample, image=jpeg)
 
 
-def run(ctx: ServiceContext[InferSettings]) -> None:
+def body(ctx: ServiceContext[InferSettings]) -> None:
     settings = ctx.settings
     detector, switcher = _start_model(ctx)
     ctx.logger.info("model %s (sha256 %s…) loaded; labels of interest %s",
@@ -126,10 +126,14 @@ def run(ctx: ServiceContext[InferSettings]) -> None:
 def _start_model(ctx: ServiceContext[InferSettings]) -> tuple[Detector, ModelSwitcher | None]:
     """The starting detector, plus a switcher when the models and state volumes are mounted."""
     settings = ctx.settings
-    if not (settings.model_store_dir.is_dir() and os.access(settings.model_state_dir, os.W_OK)):
+    if not (settings.models_dir.is_dir() and os.access(settings.infer_state_dir, os.W_OK)):
         ctx.logger.info("model updates off (no models volume at %s or no writable %s); serving %s",
-                        settings.model_store_dir, settings.model_state_dir, settings.model_dir)
+                        settings.models_dir, settings.infer_state_dir, settings.model_dir)
         return Detector.load(settings.model_dir, settings.inference_threads), None
-    state = ModelState(settings.model_state_dir, ctx.logger)
+    state = ModelState(settings.infer_state_dir, ctx.logger)
     detector = load_start_model(settings, state, ctx.logger, ctx.counters)
     return detector, ModelSwitcher(settings, state, detector, ctx.logger, ctx.counters)
+
+
+def main() -> int:
+    return run_service("infer", InferSettings, body)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from smartcam.common.wire import Frame
 
 
-def stream_as_rgb(frame: Frame, name: str) -> np.ndarray:
+def stream_as_rgb(frame: Frame, name: str) -> npt.NDArray[np.uint8]:
     """The named stream as HxWx3 uint8 RGB; copies only when the pixel format needs converting."""
     part = next(p for p in frame.parts if p.name == name)
     pixels = frame.image(name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image
 
 from smartcam.infer.manifest import InputSpec, MeanStdNormalisation, RangeNormalisation
@@ -38,7 +39,7 @@ class Placement:
         return cls(input_width, input_height, (input_width - width) // 2, (input_height - height) // 2,
                    width, height)
 
-    def to_frame(self, boxes: np.ndarray) -> np.ndarray:
+    def to_frame(self, boxes: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Boxes normalised to the model input -> boxes normalised to the frame, clipped to 0..1."""
         offset = np.array([self.left / self.input_width, self.top / self.input_height] * 2, np.float32)
         scale = np.array([self.width / self.input_width, self.height / self.input_height] * 2, np.float32)
@@ -56,7 +57,7 @@ class InputWriter:
         self._frame_size = (spec.width, spec.height)
         self._placement = Placement.fit(spec.width, spec.height, spec.width, spec.height, spec.resize)
 
-    def write(self, frame: np.ndarray) -> Placement:
+    def write(self, frame: npt.NDArray[np.uint8]) -> Placement:
         """Fill `self.tensor` from `frame`; returns where the frame landed, to undo it for boxes."""
         height, width = frame.shape[:2]
         if self._frame_size != (width, height):
@@ -79,7 +80,7 @@ class InputWriter:
         return placement
 
 
-def _linear_normalisation(spec: InputSpec) -> tuple[np.ndarray | None, np.ndarray | None]:
+def _linear_normalisation(spec: InputSpec) -> tuple[npt.NDArray[np.float32] | None, npt.NDArray[np.float32] | None]:
     """Every supported normalisation is pixel * a + b per channel; None means raw pixels."""
     norm = spec.normalisation
     if isinstance(norm, RangeNormalisation):

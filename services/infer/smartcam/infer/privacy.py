@@ -11,6 +11,7 @@ import io
 from collections.abc import Collection, Sequence
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image
 
 from smartcam.common.wire import Detection
@@ -31,7 +32,7 @@ def pixel_box(box: tuple[float, float, float, float], width: int, height: int, m
     )
 
 
-def pixelate(region: np.ndarray) -> np.ndarray:
+def pixelate(region: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     """Average the region into about BLOCKS_ACROSS blocks along its longer side."""
     height, width = region.shape[:2]
     block = max(1, int(np.ceil(max(width, height) / BLOCKS_ACROSS)))
@@ -40,8 +41,8 @@ def pixelate(region: np.ndarray) -> np.ndarray:
     return np.asarray(small.resize((width, height), Image.Resampling.NEAREST))
 
 
-def blur_labels(frame: np.ndarray, detections: Sequence[Detection], labels: Collection[str],
-                margin: float = DEFAULT_MARGIN) -> np.ndarray:
+def blur_labels(frame: npt.NDArray[np.uint8], detections: Sequence[Detection], labels: Collection[str],
+                margin: float = DEFAULT_MARGIN) -> npt.NDArray[np.uint8]:
     """A copy of `frame` with every detection of `labels` pixelated; `frame` itself (maybe read-only) is untouched."""
     targets = [d for d in detections if d.label in labels]
     if not targets:
@@ -55,7 +56,8 @@ def blur_labels(frame: np.ndarray, detections: Sequence[Detection], labels: Coll
     return result
 
 
-def fill_boxes(frame: np.ndarray, detections: Sequence[Detection], margin: float = DEFAULT_MARGIN) -> np.ndarray:
+def fill_boxes(frame: npt.NDArray[np.uint8], detections: Sequence[Detection],
+               margin: float = DEFAULT_MARGIN) -> npt.NDArray[np.uint8]:
     """A copy of `frame` with each detection's box (grown by `margin`) filled with its mean colour."""
     if not detections:
         return frame
@@ -69,7 +71,7 @@ def fill_boxes(frame: np.ndarray, detections: Sequence[Detection], margin: float
     return result
 
 
-def encode_jpeg(frame: np.ndarray, quality: int, max_size: int = 0) -> bytes:
+def encode_jpeg(frame: npt.NDArray[np.uint8], quality: int, max_size: int = 0) -> bytes:
     """JPEG bytes of an HxWx3 RGB frame, downscaled first so its longer side is at most `max_size` (0 = keep)."""
     image = Image.fromarray(frame)
     if max_size and max(image.size) > max_size:
@@ -79,7 +81,7 @@ def encode_jpeg(frame: np.ndarray, quality: int, max_size: int = 0) -> bytes:
     return buffer.getvalue()
 
 
-def redact_and_encode(frame: np.ndarray, detections: Sequence[Detection], blurred_labels: Collection[str], *,
+def redact_and_encode(frame: npt.NDArray[np.uint8], detections: Sequence[Detection], blurred_labels: Collection[str], *,
                       quality: int, max_size: int = 0, margin: float = DEFAULT_MARGIN) -> bytes:
     """The upload image: blur first, then downscale and encode."""
     return encode_jpeg(blur_labels(frame, detections, blurred_labels, margin), quality, max_size)

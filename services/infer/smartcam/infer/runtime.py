@@ -26,7 +26,8 @@ def interpreter_class(runtime: str | None = None) -> type[Any]:
             module = importlib.import_module(RUNTIMES[name])
         except ImportError:
             continue
-        return module.Interpreter
+        interpreter: type[Any] = module.Interpreter  # the runtimes ship no type information
+        return interpreter
     wanted = "no TFLite runtime is installed" if runtime is None else f"the TFLite runtime {runtime} is not installed"
     raise ModelError(
         f"{wanted}: install `ai-edge-litert` (pip install ai-edge-litert==2.3.0, as the infer image does) "

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image
 
 from smartcam.common.wire import Frame
@@ -27,7 +28,7 @@ TRIAL_PHOTOS_DIR = Path(__file__).with_name("trial_photos")
 @dataclass(frozen=True)
 class Sample:
     name: str  # "frame 17" or "photo grace_hopper.jpg", for messages
-    pixels: np.ndarray  # HxWx3 uint8 RGB, never written to
+    pixels: npt.NDArray[np.uint8]  # HxWx3 uint8 RGB, never written to
 
 
 class RecentFrames:
@@ -54,7 +55,7 @@ class RecentFrames:
         return list(self._ring)
 
 
-def shrink(pixels: np.ndarray) -> np.ndarray:
+def shrink(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     """A private copy with the longest side at most MAX_SIDE (box filter by an integer factor)."""
     factor = math.ceil(max(pixels.shape[:2]) / MAX_SIDE)
     if factor <= 1:

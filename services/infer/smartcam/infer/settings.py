@@ -10,10 +10,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
-from smartcam.common.settings import CommonSettings, ZmqEndpoint
+from smartcam.common.settings import (
+    EVENTS_ENDPOINT_DESCRIPTION,
+    FRAMES_ENDPOINT_DESCRIPTION,
+    ModelExchangeSettings,
+    Scope,
+    ZmqEndpoint,
+    scope,
+)
 from smartcam.infer.privacy import DEFAULT_MARGIN
 from smartcam.infer.zones import Zones, parse_polygons
 
@@ -45,57 +53,83 @@ def parse_label_list(text: str) -> frozenset[str]:
     return frozenset(filter(None, (part.strip() for part in text.split(","))))
 
 
-class InferSettings(CommonSettings):
+class InferSettings(ModelExchangeSettings):
     """Variables are SMARTCAM_<FIELD>."""
 
-    model_dir: Path = Field(
-        Path("/opt/smartcam/models/efficientdet-lite0-coco"),
-        description="Main detector: folder with manifest.json and the model file (default: the COCO object "
-        "detector; /opt/smartcam/models/blazeface-short-range is the face model)")
-    inference_threads: int = Field(default=0, ge=0, le=16)  # 0 = the runtime's default
-    detect_labels: str = Field(
-        DEFAULT_DETECT_LABELS,
-        description="Labels of interest with minimum scores, `label:score,...` (the face model's label is `face`)")
-    cooldown_s: float = Field(default=60.0, ge=0.0, le=86400.0)
-    baseline_every_n: int = Field(default=0, ge=0)
-    blur_labels: str = "face"
-    blur_margin: float = Field(default=DEFAULT_MARGIN, ge=0.0, le=2.0)
+    model_dir: Path = Field(Path("/opt/smartcam/models/efficientdet-lite0-coco"),
+                            description="Main detector: folder with `manifest.json` and the model file (default: the "
+                                        "COCO object detector; `/opt/smartcam/models/blazeface-short-range` is the "
+                                        "face model).")
+    inference_threads: int = Field(0, ge=0, le=16, description="Interpreter threads; `0` = the runtime's default.")
+    detect_labels: str = Field(DEFAULT_DETECT_LABELS,
+                               description="Labels of interest with minimum scores, `label:score,...` (the face "
+                                           "model's label is `face`).")
+    cooldown_s: float = Field(30.0, ge=0.0, le=86400.0,
+                              description="Per label: no repeat event within this time unless more objects of "
+                                          "that label appear.")
+    baseline_every_n: int = Field(0, ge=0, description="Also upload every Nth frame as a baseline sample "
+                                                       "(`sample: true`); `0` = off.")
+    blur_labels: str = Field("face", description="Labels of the main model pixelated before the JPEG leaves the "
+                                                 "device (e.g. `person` for a privacy-strict site), comma-separated; "
+                                                 "empty = off (faces are pixelated anyway, SMARTCAM_PRIVACY_FACES).")
+    blur_margin: float = Field(DEFAULT_MARGIN, ge=0.0, le=2.0,
+                               description="Margin around blurred boxes, as a fraction of the box per side.")
     privacy_faces: bool = Field(
-        True, description="Pixelate faces in every uploaded JPEG whatever the main model is: when it does not "
-        "detect faces itself, the face model in SMARTCAM_PRIVACY_MODEL_DIR runs on each frame about to be uploaded")
+        True, description="Pixelate faces in every uploaded JPEG whatever the main model is: when it does not detect "
+                          "faces itself, the face model in SMARTCAM_PRIVACY_MODEL_DIR runs on each frame about to be "
+                          "uploaded.")
     privacy_model_dir: Path = Field(
         Path("/opt/smartcam/models/blazeface-short-range"),
-        description="Face model of the privacy stage (folder with manifest.json); if it does not load, infer "
-        "uploads no image at all rather than unblurred ones")
+        description="Face model of the privacy stage (folder with `manifest.json`); if it does not load, infer "
+                    "uploads no image at all rather than unblurred ones.")
     privacy_min_score: float = Field(
-        0.5, ge=0.0, le=1.0, description="Faces the privacy stage's face model finds at or above this score are "
-        "pixelated (lower blurs more; the face model reports nothing under its manifest's score threshold)")
+        0.5, ge=0.0, le=1.0,
+        description="Faces the privacy stage's face model finds at or above this score are pixelated (lower blurs "
+                    "more; the face model reports nothing under its manifest's score threshold).")
     ignore_zones: str = Field(
-        "", description="Polygons where detections are dropped (by the bottom centre of the box): `x,y x,y x,y` "
-        "in 0-1 of the image, polygons separated by `;`; empty = none")
+        "", description="Polygons where detections are dropped (by the bottom centre of the box): `x,y x,y x,y` in "
+                        "0-1 of the image, polygons separated by `;`; empty = none.")
     zones: str = Field(
         "", description="Named zones carried in each detection (`zones: [...]`) the object stands in: "
-        "`name=x,y x,y x,y; name2=...` in 0-1 of the image; empty = none")
+                        "`name=x,y x,y x,y; name2=...` in 0-1 of the image; empty = none.")
     privacy_masks: str = Field(
         "", description="Polygons filled black in every uploaded JPEG before encoding, `x,y x,y x,y` in 0-1 of the "
-        "image, separated by `;`; empty = none")
-    jpeg_quality: int = Field(default=85, ge=1, le=95)
-    jpeg_max_size: int = Field(default=0, ge=0, le=16384)
-    frames_endpoint: ZmqEndpoint = "tcp://capture:5555"
-    events_endpoint: ZmqEndpoint = "tcp://uploader:5556"
-    max_unacked_events: int = Field(default=200, ge=1, le=100000)
-    ack_timeout_s: float = Field(default=10.0, gt=0.0, le=3600.0)
-    # Model hot switching: models the updater verified and offers (read-only volume); absent = off.
-    model_store_dir: Path = Path("/var/lib/smartcam/models")
-    # infer's only writable state: its active model and its verdict on each offered model.
-    model_state_dir: Path = Path("/var/lib/smartcam/infer-state")
-    model_check_interval_s: float = Field(default=5.0, gt=0.0, le=3600.0)
-    # A model trial runs the candidate on this many recent frames (one a second) next to the serving model.
-    trial_frames: int = Field(default=8, ge=1, le=64)
-    # A candidate finding more objects than this on one trial picture fires everywhere: rejected.
-    trial_max_detections: int = Field(default=50, ge=1, le=1000)
-    # Share of the serving model's detections of interest the candidate must also find (IoU >= 0.3); 0 = off.
-    trial_min_recall: float = Field(default=0.5, ge=0.0, le=1.0)
+                        "image, separated by `;`; empty = none.")
+    jpeg_quality: int = Field(85, ge=1, le=95, description="JPEG quality of uploaded images, 1 to 95.")
+    jpeg_max_size: int = Field(0, ge=0, le=16384, description="Longest side of uploaded JPEGs in pixels; "
+                                                              "`0` = full size.")
+    frames_endpoint: ZmqEndpoint = Field("tcp://capture:5555", json_schema_extra=scope(Scope.WIRED),
+                                         description=FRAMES_ENDPOINT_DESCRIPTION)
+    events_endpoint: ZmqEndpoint = Field("tcp://uploader:5556", json_schema_extra=scope(Scope.WIRED),
+                                         description=EVENTS_ENDPOINT_DESCRIPTION)
+    max_unacked_events: int = Field(200, ge=1, le=100000,
+                                    description="Events infer holds until the uploader acknowledges them; beyond, "
+                                                "the oldest is given up and counted.")
+    ack_timeout_s: float = Field(10.0, gt=0.0, le=3600.0,
+                                 description="Resend an unacknowledged event after this long.")
+    model_check_interval_s: float = Field(5.0, gt=0.0, le=3600.0,
+                                          description="How often infer looks for a model offered by the updater.")
+    trial_frames: int = Field(8, ge=1, le=64,
+                              description="Recent frames (one a second, longest side ≤ 640 px) an offered model "
+                                          "is tried on next to the serving one, 1 to 64.")
+    trial_max_detections: int = Field(50, ge=1, le=1000,
+                                      description="An offered model finding more objects than this on one trial "
+                                                  "picture is rejected (counted past its manifest's cap).")
+    trial_min_recall: float = Field(0.5, ge=0.0, le=1.0,
+                                    description="Share of the serving model's detections of interest an offered "
+                                                "model must also find (same label, IoU ≥ 0.3); `0` = off.")
+
+    _min_scores: dict[str, float] = PrivateAttr()
+    _blurred_labels: frozenset[str] = PrivateAttr()
+    _zone_rules: Zones = PrivateAttr()
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Parse the label lists and polygons once; the validators below already proved they parse."""
+        self._min_scores = parse_label_scores(self.detect_labels)
+        self._blurred_labels = parse_label_list(self.blur_labels)
+        self._zone_rules = Zones(ignore=parse_polygons(self.ignore_zones, "SMARTCAM_IGNORE_ZONES", named=False),
+                                 named=parse_polygons(self.zones, "SMARTCAM_ZONES", named=True),
+                                 masks=parse_polygons(self.privacy_masks, "SMARTCAM_PRIVACY_MASKS", named=False))
 
     @field_validator("detect_labels")
     @classmethod
@@ -116,20 +150,17 @@ class InferSettings(CommonSettings):
             raise ValueError("too small to show anything; use 0 (no downscale) or at least 64 pixels")
         return value
 
-
     @property
     def min_scores(self) -> dict[str, float]:
         """Labels of interest and their minimum scores, parsed from `detect_labels`."""
-        return parse_label_scores(self.detect_labels)
+        return dict(self._min_scores)
 
     @property
     def zone_rules(self) -> Zones:
         """Ignore zones, named zones and privacy masks, parsed from their settings."""
-        return Zones(ignore=parse_polygons(self.ignore_zones, "SMARTCAM_IGNORE_ZONES", named=False),
-                     named=parse_polygons(self.zones, "SMARTCAM_ZONES", named=True),
-                     masks=parse_polygons(self.privacy_masks, "SMARTCAM_PRIVACY_MASKS", named=False))
+        return self._zone_rules
 
     @property
     def blurred_labels(self) -> frozenset[str]:
         """Labels to pixelate before upload, parsed from `blur_labels` (empty: blurring off)."""
-        return parse_label_list(self.blur_labels)
+        return self._blurred_labels

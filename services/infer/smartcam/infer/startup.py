@@ -21,7 +21,7 @@ def load_start_model(settings: InferSettings, state: ModelState, logger: logging
                      counters: Counters) -> Detector:
     """The detector to start with; ModelError only when the built-in model is broken too."""
     active = state.active
-    if active is not None and Path(active.dir).parent == settings.model_store_dir:
+    if active is not None and Path(active.dir).parent == settings.models_dir:
         try:
             return Detector.load(Path(active.dir), settings.inference_threads)
         except ModelError as error:

@@ -33,7 +33,7 @@ class ModelSwitcher:
         self._serving = serving
         self._logger = logger
         self._counters = counters
-        self._watcher = CandidateWatcher(settings.model_store_dir)
+        self._watcher = CandidateWatcher(settings.models_dir, logger)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-trial")
         self._trial: tuple[Candidate, Future[tuple[Detector, str]]] | None = None
         self._recent = RecentFrames(settings.trial_frames)

@@ -12,12 +12,14 @@ is `name=x,y x,y x,y`. Example: `SMARTCAM_ZONES="road=0,0.6 1,0.6 1,1 0,1; gate=
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from smartcam.common.wire import MAX_ZONES, ZONE_PATTERN, Detection
+from smartcam.common.contracts.parts import MAX_ZONES, ZONE_PATTERN
+from smartcam.common.wire import Detection
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def parse_polygons(text: str, setting: str, named: bool) -> tuple[Polygon, ...]:
         name, _, body = item.partition("=") if named else (f"{setting.lower()}-{number}", "", item)
         name = name.strip()
         where = f"{setting} polygon {number} ({item!r})"
-        if named and (not body or not ZONE_PATTERN.fullmatch(name)):
+        if named and (not body or not re.fullmatch(ZONE_PATTERN, name)):
             raise ValueError(f"{where} needs a name of 1-64 letters, digits or . _ : - before '='; "
                              f"write e.g. {example}")
         try:

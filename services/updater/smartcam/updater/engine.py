@@ -1,61 +1,62 @@
-"""One poll round: find this stack's containers, compare registry digests, update what moved.
+"""One poll round: observe this stack's containers and the registry, then plan and execute each
+service's update step by step (plan.py decides, executors.py acts).
 
 Nothing is pulled when the channel tag's digest equals the running image's, or when that digest
 already failed its health gate here (kept in `bad-digests.json` until a newer one appears).
-Every attempt ends in exactly one history record; every failure is counted and logged once per
-kind until it clears.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from docker.models.containers import Container
-
-import docker
 from smartcam.common.badlist import BadDigests
 from smartcam.common.counters import Counters
-from smartcam.common.history import UpdateHistory, UpdateKind, UpdateRecord, UpdateResult
+from smartcam.common.history import UpdateHistory
 from smartcam.common.logs import OncePerKind
 from smartcam.common.service import FatalError
-from smartcam.updater.containers import PREVIOUS_SUFFIX, name_of, pull
-from smartcam.updater.images import free_disk_problem, remove_superseded, repo_digest, split_ref
-from smartcam.updater.replace import DOCKER_ERRORS, Outcome, Replacer, Running
+from smartcam.updater import plan
+from smartcam.updater.containers import PREVIOUS_SUFFIX, name_of
+from smartcam.updater.docker_calls import DOCKER_ERRORS, DockerCalls
+from smartcam.updater.executors import Executors, Work
+from smartcam.updater.images import repo_digest, split_ref
+from smartcam.updater.plan import UPDATER, Attempt, Current, Offer, RegistryError, Situation
+from smartcam.updater.replace import Replacer, Running
 from smartcam.updater.settings import UpdaterSettings
 from smartcam.updater.state import RunningService, active_model, write_state
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
-UPDATER = "updater"
 # A predecessor still present this long after this updater started has failed to remove itself.
 HANDOVER_GRACE_S = 120.0
+MAX_STEPS = 20  # one update takes at most 8; more means the plan does not advance
 
 
 class Engine:
-    def __init__(self, client: docker.DockerClient, settings: UpdaterSettings, history: UpdateHistory,
+    def __init__(self, calls: DockerCalls, settings: UpdaterSettings, history: UpdateHistory,
                  logger: logging.Logger, counters: Counters, *, heartbeat: Callable[[], None]) -> None:
-        self._client = client
+        self._calls = calls
         self._settings = settings
         self._logger = logger
-        self._counters = counters
         self._problems = OncePerKind(logger, counters, "updates.problem")
-        self._history = history
-        self._bad = BadDigests(settings.state_dir / "bad-digests.json")
-        self._heartbeat = heartbeat
-        self._replacer = Replacer(client, logger, settings.health_timeout_s, heartbeat)
+        self._bad = BadDigests(settings.updater_dir / "bad-digests.json")
+        replacer = Replacer(calls, logger, settings.health_timeout_s, heartbeat)
+        self._executors = Executors(calls, replacer, bad=self._bad, history=history, counters=counters,
+                                    problems=self._problems, logger=logger, heartbeat=heartbeat)
         self._started = time.monotonic()
         self._registry_failures = 0
-        self._recorded_failures: set[tuple[str, str, str]] = set()
         self.me = self._own_container()
-        self.project = self.me.labels.get(PROJECT_LABEL, "")
+        self.project = str((self.me["Config"].get("Labels") or {}).get(PROJECT_LABEL, ""))
 
-    def _own_container(self) -> Container:
+    def _own_container(self) -> dict[str, Any]:
         try:
-            return self._client.containers.get(socket.gethostname())
+            return self._calls.inspect_container(socket.gethostname())
         except DOCKER_ERRORS as error:
             raise FatalError(f"cannot find the updater's own container through {self._settings.docker_host} "
                              f"({error}); is the docker-api service running?") from error
@@ -73,157 +74,108 @@ class Engine:
 
     def _poll(self) -> bool:
         running = self._find_running(recover=True)
-        reached = True
-        for service in [*self._settings.service_names, UPDATER]:
-            if service not in running:
-                continue
-            current = running[service]
-            remote = self._remote_digest(current)
-            if remote is None:
-                reached = False
-                break
-            if remote != current.digest and not self._known_bad(current, remote):
-                self._update(current, remote)
+        offered = self._offers(running)
+        situation = Situation(
+            services=self._settings.service_names,
+            running={s: Current(s, r.digest, int(r.image.get("Size", 0))) for s, r in running.items()},
+            offered=offered,
+            bad={s: frozenset(d for d in [offered.get(s)] if isinstance(d, str) and self._bad.is_bad(r.repository, d))
+                 for s, r in running.items()},
+            free_disk_bytes=self._free_disk(),
+            min_free_disk_bytes=self._settings.min_free_disk_mb * 2**20)
+        for service in plan.order(self._settings.service_names):
+            self._run(service, situation, running.get(service))
         self._write_state()
-        return reached
+        return not any(isinstance(offer, RegistryError) for offer in offered.values())
 
-    # --- discovery -------------------------------------------------------------------------------
+    def _run(self, service: str, situation: Situation, current: Running | None) -> None:
+        """Plan, execute the first step, feed back what it found out, plan again; until the turn ends."""
+        attempts: dict[str, Attempt] = {}
+        work = Work()  # what the executors hold for this service's steps
+        steps: list[plan.Step] = []
+        for _ in range(MAX_STEPS):
+            now = replace(situation, free_disk_bytes=self._free_disk(), attempts=attempts)  # a pull takes space
+            steps = plan.next_steps(service, now)
+            if not steps:
+                return
+            step = steps[0]
+            if current is None or isinstance(step, plan.Skip | plan.HoldForDisk):
+                self._executors.report(step, current)
+                return
+            attempt = attempts.get(service) or Attempt(str(now.offered[service]))
+            try:
+                attempts[service] = self._executors.execute(step, current, attempt, work)
+            except DOCKER_ERRORS as error:
+                attempts[service] = replace(attempt, failure=plan.failure(step, str(error)))
+                continue
+            if step.ends_turn:
+                return
+        self._logger.error("%s: the update plan did not end after %d steps (last: %s); stopped there, please report "
+                           "this bug", service, MAX_STEPS, steps)
+
+    def _free_disk(self) -> int:
+        """The state dir is a named volume, which Docker keeps on the same filesystem as its images
+        (/var/lib/docker), so its free space is the space a pull can use."""
+        return shutil.disk_usage(self._settings.updater_dir).free
+
+    # --- observing -------------------------------------------------------------------------------
 
     def _find_running(self, *, recover: bool = False) -> dict[str, Running]:
-        containers = self._client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={self.project}"})
+        summaries = self._calls.list_containers(f"{PROJECT_LABEL}={self.project}")
+        containers = [self._calls.inspect_container(c["Id"]) for c in summaries]
         by_name = {name_of(c): c for c in containers}
         found: dict[str, Running] = {}
         for container in containers:
-            service = container.labels.get(SERVICE_LABEL, "")
+            service = (container["Config"].get("Labels") or {}).get(SERVICE_LABEL, "")
             name = name_of(container)
             if name.endswith(PREVIOUS_SUFFIX):
                 if recover:
                     self._recover(container, by_name.get(name.removesuffix(PREVIOUS_SUFFIX)), service)
                 continue
-            ref = container.attrs["Config"]["Image"]
-            if service not in [*self._settings.service_names, UPDATER] or not ref.startswith(self._settings.registry):
+            ref = container["Config"]["Image"]
+            if service not in plan.order(self._settings.service_names) or not ref.startswith(self._settings.registry):
                 continue
             repository, tag = split_ref(ref)
-            image = self._client.images.get(container.attrs["Image"])
+            image = self._calls.inspect_image(container["Image"])
             found[service] = Running(service, container, ref, repository, tag, image, repo_digest(image, repository))
         return found
 
-    def _recover(self, previous: Container, current: Container | None, service: str) -> None:
+    def _recover(self, previous: dict[str, Any], current: dict[str, Any] | None, service: str) -> None:
         """A `.previous` container outside an update: an update was interrupted (power cut, crash)."""
         name = name_of(previous).removesuffix(PREVIOUS_SUFFIX)
         if service == UPDATER and time.monotonic() - self._started < HANDOVER_GRACE_S:
             return  # our predecessor, still handing over; it removes itself
         if current is None:
             self._logger.warning("found %s without %s (interrupted update); restoring it", name_of(previous), name)
-            previous.rename(name)
-            previous.start()
+            self._calls.rename(previous["Id"], name)
+            self._calls.start(previous["Id"])
             return
         self._logger.warning("removing %s left over from an interrupted update", name_of(previous))
-        previous.remove(force=True)
+        self._calls.remove_container(previous["Id"])
 
-    def _remote_digest(self, current: Running) -> str | None:
-        try:
-            digest = self._client.images.get_registry_data(current.ref).id
-        except DOCKER_ERRORS as error:
+    def _offers(self, running: dict[str, Running]) -> dict[str, Offer]:
+        """What the channel's tag points at for each running service; one service's error does not stop the rest."""
+        offered: dict[str, Offer] = {}
+        for service, current in running.items():
+            try:
+                offered[service] = self._calls.registry_digest(current.ref)
+            except DOCKER_ERRORS as error:
+                offered[service] = RegistryError(f"cannot check {current.ref} in the registry ({error}); "
+                                                 "keeping what runs and retrying later")
+        if any(isinstance(offer, RegistryError) for offer in offered.values()):
             self._registry_failures += 1
-            self._problems.report("registry", f"cannot check {current.ref} in the registry ({error}); "
-                                  "keeping what runs and retrying later")
-            return None
-        if self._registry_failures:
+        elif self._registry_failures:
             self._logger.info("registry reachable again after %d failed polls", self._registry_failures)
             self._registry_failures = 0
             self._problems.forget("registry")
-        return digest
-
-    def _known_bad(self, current: Running, remote: str) -> bool:
-        if not self._bad.is_bad(current.repository, remote):
-            return False
-        self._problems.report(f"bad:{remote}", f"{current.ref} is still at {remote}, which failed here before; "
-                              "waiting for a newer one", level=logging.INFO)
-        return True
-
-    # --- updating --------------------------------------------------------------------------------
-
-    def _update(self, current: Running, remote: str) -> None:
-        kind: UpdateKind = "updater" if current.service == UPDATER else "service"
-        needed = int(current.image.attrs.get("Size", 0)) + self._settings.min_free_disk_mb * 2**20
-        problem = free_disk_problem(self._settings.state_dir, needed)
-        if problem:
-            self._fail(kind, current, remote, "disk", f"not pulled: {problem}")
-            return
-        self._logger.info("updating %s: %s -> %s", current.service, current.digest or "local build", remote)
-        try:
-            new_image = pull(self._client, current.repository, remote, self._heartbeat)
-            new_image.tag(current.repository, current.tag)
-        except DOCKER_ERRORS as error:
-            self._fail(kind, current, remote, "pull", f"pull failed: {error}")
-            return
-        try:
-            if kind == "updater":
-                self._hand_over(current, new_image, remote)
-            else:
-                outcome = self._replacer.replace_service(current, new_image)
-                self._finish(kind, current, remote, outcome, new_image.id)
-        except DOCKER_ERRORS as error:
-            self._fail(kind, current, remote, "docker", f"update interrupted: {error}")
-
-    def _hand_over(self, me: Running, new_image: docker.models.images.Image, remote: str) -> None:
-        verdict = self._replacer.self_test(new_image)
-        if not verdict.healthy:
-            me.image.tag(me.repository, me.tag)
-            self._finish("updater", me, remote, Outcome(False, verdict.reason), new_image.id, result="rejected")
-            return
-        outcome = self._replacer.hand_over(me, new_image)
-        self._finish("updater", me, remote, outcome, new_image.id)
-        if outcome.healthy:
-            self._logger.info("successor updater is healthy; removing this container")
-            me.container.remove(force=True)  # ends this process; the successor carries on
-
-    def _finish(self, kind: UpdateKind, current: Running, remote: str, outcome: Outcome, new_id: str,
-                *, result: UpdateResult | None = None) -> None:
-        if outcome.healthy:
-            self._counters.inc("updates.applied")
-            removed = remove_superseded(self._client, current.repository, {new_id, current.image.id}, self._logger)
-            self._record(kind, current, remote, "updated", f"{outcome.reason}; removed {removed} superseded images")
-            self._logger.info("updated %s to %s (%s)", current.service, remote, outcome.reason)
-            for kind_of_problem in ("disk", "pull", "docker"):
-                self._problems.forget(kind_of_problem)
-            return
-        self._bad.mark(current.repository, remote)
-        self._discard(new_id)
-        reason = outcome.reason + (f"; {outcome.rollback_problem}" if outcome.rollback_problem else "")
-        final: UpdateResult = result or ("failed" if outcome.rollback_problem else "rolled_back")
-        self._counters.inc(f"updates.{final}")
-        self._record(kind, current, remote, final, reason)
-        log = self._logger.error if outcome.rollback_problem else self._logger.warning
-        log("%s update to %s %s: %s; digest marked bad", current.service, remote, final.replace("_", " "), reason)
-
-    def _discard(self, image_id: str) -> None:
-        """A rejected image only takes disk; it is never run again (its digest is bad)."""
-        try:
-            self._client.images.remove(image_id, force=True)
-        except DOCKER_ERRORS as error:
-            self._logger.info("kept rejected image %s: %s", image_id[:19], error)
-
-    def _fail(self, kind: UpdateKind, current: Running, remote: str, what: str, reason: str) -> None:
-        """Count every failed attempt; record it once per (service, digest, cause), so a full disk or a
-        flaky link retried every poll does not push the rest out of the bounded history."""
-        self._counters.inc("updates.failed")
-        if (current.service, remote, what) not in self._recorded_failures:
-            self._recorded_failures.add((current.service, remote, what))
-            self._record(kind, current, remote, "failed", reason)
-        self._problems.report(what, f"{current.service} not updated to {remote}: {reason}", level=logging.ERROR)
-
-    def _record(self, kind: UpdateKind, current: Running, remote: str, result: UpdateResult, reason: str) -> None:
-        target = UPDATER if kind == "updater" else current.service
-        self._history.append(UpdateRecord(kind, target, current.digest, remote, result, reason))
+        return offered
 
     def _write_state(self) -> None:
         services = {}
         for service, current in self._find_running().items():
-            env = dict(item.partition("=")[::2] for item in current.image.attrs["Config"].get("Env") or [])
+            env = dict(item.partition("=")[::2] for item in current.image["Config"].get("Env") or [])
             services[service] = RunningService(current.ref, current.digest, env.get("SMARTCAM_VERSION"))
-        write_state(self._settings.state_dir / "state.json", services, active_model(self._settings.infer_state_dir))
+        write_state(self._settings.updater_dir / "state.json", services, active_model(self._settings.infer_state_dir))
 
 
 def state_dir_ready(path: Path) -> None:
@@ -235,4 +187,4 @@ def state_dir_ready(path: Path) -> None:
         probe.unlink()
     except OSError as error:
         raise FatalError(f"state dir {path} is not writable ({error}); mount the updater-state volume there "
-                         "(SMARTCAM_STATE_DIR)") from error
+                         "(SMARTCAM_UPDATER_DIR)") from error

@@ -1,14 +1,11 @@
-"""Image references, registry digests, the free-disk check before a pull, and removing superseded images."""
+"""Image references, registry digests, and removing superseded images."""
 
 from __future__ import annotations
 
 import logging
-import shutil
-from pathlib import Path
+from typing import Any
 
-from docker.models.images import Image
-
-import docker
+from smartcam.updater.docker_calls import APIError, DockerCalls
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -19,37 +16,26 @@ def split_ref(ref: str) -> tuple[str, str]:
     return repository, tag
 
 
-def repo_digest(image: Image, repository: str) -> str | None:
-    """The registry digest this local image was pulled as from `repository`, if any."""
-    for item in image.attrs.get("RepoDigests") or []:
+def repo_digest(image: dict[str, Any], repository: str) -> str | None:
+    """The registry digest this local image (inspect output) was pulled as from `repository`, if any."""
+    item: str
+    for item in image.get("RepoDigests") or []:
         repo, _, digest = item.partition("@")
         if repo == repository:
             return digest
     return None
 
 
-def free_disk_problem(state_dir: Path, needed_bytes: int) -> str | None:
-    """Why a pull should not start, or None.
-
-    The state dir is a named volume, which Docker keeps on the same filesystem as its images
-    (/var/lib/docker), so its free space is the space a pull can use.
-    """
-    free = shutil.disk_usage(state_dir).free
-    if free >= needed_bytes:
-        return None
-    return f"only {free // 2**20} MiB free where images are stored, {needed_bytes // 2**20} MiB needed"
-
-
-def remove_superseded(client: docker.DockerClient, repository: str, keep: set[str], logger: logging.Logger) -> int:
+def remove_superseded(calls: DockerCalls, repository: str, keep: set[str], logger: logging.Logger) -> int:
     """Remove this repository's images other than `keep` (current and previous) and unused by any container."""
-    in_use = {c.attrs["Image"] for c in client.containers.list(all=True)}
+    in_use = {c["ImageID"] for c in calls.list_containers()}
     removed = 0
-    for image in client.images.list(name=repository):
-        if image.id in keep or image.id in in_use:
+    for image in calls.list_images(repository):
+        if image["Id"] in keep or image["Id"] in in_use:
             continue
         try:
-            client.images.remove(image.id, force=False, noprune=False)
+            calls.remove_image(image["Id"], force=False)
             removed += 1
-        except docker.errors.APIError as error:  # e.g. a child image of a test build; not worth failing over
-            logger.info("kept superseded image %s: %s", image.short_id, error.explanation)
+        except APIError as error:  # e.g. a child image of a test build; not worth failing over
+            logger.info("kept superseded image %s: %s", image["Id"][7:19], error.explanation)
     return removed

@@ -1,53 +1,77 @@
 """Updater settings (SMARTCAM_*): image updates (Docker API, polling, health gate) and model updates."""
 
-from pathlib import Path
+from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 
 from smartcam.common.polling import DEFAULT_POLL_INTERVALS_S, channel_interval
-from smartcam.common.settings import CommonSettings
+from smartcam.common.settings import (
+    CameraSettings,
+    ChannelSettings,
+    ModelExchangeSettings,
+    Scope,
+    UpdaterStateSettings,
+    VersionSettings,
+    scope,
+)
 
 MODEL_URL_SCHEMES = ("http://", "https://")
 
 
-class UpdaterSettings(CommonSettings):
-    version: str = "dev"  # SMARTCAM_VERSION, baked into each image at build time
-    report_interval_s: float = 300.0
-    state_dir: Path = Path("/var/lib/smartcam/updater")
-    # Image updates are on only when images come from a registry (compose's SMARTCAM_REGISTRY prefix).
-    registry: str = ""
-    docker_host: str = "tcp://docker-api:2375"
-    # Services updated as containers, in this order; the updater always updates itself last.
-    update_services: str = "infer,uploader,capture"
-    poll_interval_master_s: float = Field(DEFAULT_POLL_INTERVALS_S["master"], gt=0)
-    poll_interval_devrelease_s: float = Field(DEFAULT_POLL_INTERVALS_S["devrelease"], gt=0)
-    poll_interval_release_s: float = Field(DEFAULT_POLL_INTERVALS_S["release"], gt=0)
-    poll_interval_s: float | None = Field(None, gt=0)  # overrides the channel's interval when set
-    poll_jitter: float = Field(0.1, ge=0, le=0.5)  # +- this fraction of the interval, so devices spread out
-    retry_initial_s: float = Field(30.0, gt=0)  # first retry after a failed poll; doubles up to the interval
-    health_timeout_s: float = Field(180.0, gt=0)  # a new container must be healthy within this
-    min_free_disk_mb: int = Field(300, ge=0)  # beyond the size of the image being replaced
-    first_poll_delay_s: float = Field(30.0, ge=0)  # lets the stack settle after boot before the first poll
+class UpdaterSettings(CameraSettings, ChannelSettings, VersionSettings, UpdaterStateSettings, ModelExchangeSettings):
+    """Variables are SMARTCAM_<FIELD>; scripts/sync-settings writes compose.yaml and the README from these fields."""
 
-    # Model updates: the channel's remote model manifest; "{channel}" is replaced by SMARTCAM_CHANNEL.
-    # Empty turns model updates off.
-    model_manifest_url: str = ""
-    model_poll_interval_s: float = Field(default=3600.0, ge=1.0, le=7 * 86400.0)
-    # Shared with infer: the updater stages verified models here (rw); infer mounts it read-only.
-    models_dir: Path = Path("/var/lib/smartcam/models")
-    # Written by infer (its verdict on each candidate and its active model); read-only here.
-    infer_state_dir: Path = Path("/var/lib/smartcam/infer-state")
-    # Total time for fetching the manifest, connect to last byte (not per read: a dripping server is cut off).
-    model_manifest_timeout_s: float = Field(default=30.0, gt=0.0, le=600.0)
-    # Total time for one model download, connect to last byte; the updater's health is kept fresh meanwhile.
-    model_download_timeout_s: float = Field(default=900.0, gt=0.0, le=86400.0)
-    model_max_mb: int = Field(default=256, ge=1, le=16384)  # refuse manifests announcing bigger files
-    model_min_free_mb: int = Field(default=64, ge=0)  # disk left free after a download
-    # How long infer may take to load and try a candidate before the attempt counts as failed.
-    model_verdict_timeout_s: float = Field(default=600.0, ge=10.0, le=86400.0)
-    # A rejected publication is tried again after this long (at once if its manifest changes).
-    model_retry_rejected_s: float = Field(default=86400.0, ge=0.0)
+    registry: str = Field("", description="Registry prefix of every image name, ending in `/` "
+                                          "(`registry.example.com/`, `127.0.0.1:5000/`); empty = locally built "
+                                          "images and image updates off.")
+    docker_host: str = Field("tcp://docker-api:2375", json_schema_extra=scope(Scope.WIRED),
+                             description="The Docker API, through the `docker-api` allow-list proxy.")
+    update_services: str = Field("infer,uploader,capture",
+                                 description="Services updated, in this order; the updater itself always last.")
+    poll_interval_master_s: float = Field(DEFAULT_POLL_INTERVALS_S["master"], gt=0,
+                                          description="How often a device on `master` checks the registry.")
+    poll_interval_devrelease_s: float = Field(DEFAULT_POLL_INTERVALS_S["devrelease"], gt=0,
+                                              description="How often a device on `devrelease` checks the registry.")
+    poll_interval_release_s: float = Field(DEFAULT_POLL_INTERVALS_S["release"], gt=0,
+                                           description="How often a device on `release` checks the registry.")
+    poll_interval_s: float | None = Field(None, gt=0, description="Overrides the channel's registry poll interval "
+                                                                  "(tests, trials); empty = the channel's.")
+    poll_jitter: float = Field(0.1, ge=0, le=0.5, description="± this fraction of the interval, so a fleet does "
+                                                              "not poll in step.")
+    retry_initial_s: float = Field(30.0, gt=0, description="After a failed poll (registry unreachable) retry after "
+                                                           "this, doubling up to the interval.")
+    health_timeout_s: float = Field(180.0, gt=0, description="A new container must pass its healthcheck within "
+                                                             "this, else it is rolled back.")
+    min_free_disk_mb: int = Field(300, ge=0, description="Free space needed beyond the size of the image being "
+                                                         "replaced, before pulling.")
+    first_poll_delay_s: float = Field(30.0, ge=0, description="First poll after start (lets the stack settle "
+                                                              "after boot).")
+    model_manifest_url: str = Field("", description="The channel's model manifest; `{channel}` becomes "
+                                                    "`SMARTCAM_CHANNEL`; empty = model updates off.")
+    model_poll_interval_s: float = Field(3600.0, ge=1.0, le=7 * 86400.0,
+                                         description="How often the manifest is fetched; a model is downloaded only "
+                                                     "when its sha256 differs from the one infer serves.")
+    model_manifest_timeout_s: float = Field(30.0, gt=0.0, le=600.0,
+                                            description="Total time to fetch the manifest (connect to last byte, not "
+                                                        "per read); a manifest over 64 kB is rejected unread.")
+    model_download_timeout_s: float = Field(900.0, gt=0.0, le=86400.0,
+                                            description="Total time for one model download (connect to last byte); "
+                                                        "a slower download fails and is retried at the next poll.")
+    model_max_mb: int = Field(256, ge=1, le=16384, description="A manifest announcing a bigger file is rejected "
+                                                               "without downloading.")
+    model_min_free_mb: int = Field(64, ge=0, description="Disk that must stay free after a download; otherwise the "
+                                                         "attempt fails and is retried.")
+    model_verdict_timeout_s: float = Field(600.0, ge=10.0, le=86400.0,
+                                           description="Infer must accept or reject an offered model within this "
+                                                       "time, else the attempt counts as failed.")
+    model_retry_rejected_s: float = Field(86400.0, ge=0.0,
+                                          description="A rejected publication is tried again after this long (at "
+                                                      "once when its manifest changes).")
 
+    _update_order: tuple[str, ...] = PrivateAttr()
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._update_order = tuple(n for n in self.update_services.split(",") if n)
 
     @field_validator("registry")
     @classmethod
@@ -66,7 +90,7 @@ class UpdaterSettings(CommonSettings):
 
     @property
     def service_names(self) -> list[str]:
-        return [n for n in self.update_services.split(",") if n]
+        return list(self._update_order)
 
     @property
     def poll_interval(self) -> float:

@@ -1,43 +1,34 @@
-"""`<state_dir>/state.json`: what each service runs now, for the uploader's heartbeat.
+"""`<updater_dir>/state.json` (`smartcam.common.contracts.updater_state`): what each service runs now.
 
-{"services": {"<name>": {"image": ref, "digest": registry digest, "version": SMARTCAM_VERSION}},
- "model": {"name", "sha256"} of infer's active model (from infer's own state file) or null,
- "updated_at": ISO time}. Rewritten atomically after every poll round.
+Read by the uploader for its heartbeat (it may not touch the Docker API). Rewritten atomically after every
+poll round, with infer's active model as infer itself reports it.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from smartcam.common.files import write_json_atomically
-from smartcam.common.model_exchange import STATE_NAME
+from smartcam.common.contracts.base import DocumentError, write_document
+from smartcam.common.contracts.model_exchange import read_model_state
+from smartcam.common.contracts.parts import ModelIdentity
+from smartcam.common.contracts.updater_state import ServiceVersion, UpdaterState
 
-
-@dataclass(frozen=True)
-class RunningService:
-    image: str
-    digest: str | None
-    version: str | None
+RunningService = ServiceVersion  # image, digest, version
 
 
-def active_model(infer_state_dir: Path) -> dict[str, Any] | None:
-    """Infer's active model as infer itself reports it; None before infer wrote its state."""
+def active_model(infer_state_dir: Path) -> ModelIdentity | None:
+    """Infer's active model as infer itself reports it; None before infer wrote its state (or if unreadable)."""
     try:
-        active = json.loads((infer_state_dir / STATE_NAME).read_text()).get("active")
-    except (OSError, ValueError, AttributeError):
+        state = read_model_state(infer_state_dir)
+    except DocumentError:
         return None
-    return {k: active[k] for k in ("name", "sha256") if k in active} if isinstance(active, dict) else None
+    if state is None or state.active is None:
+        return None
+    return ModelIdentity(name=state.active.name, sha256=state.active.sha256)
 
 
-def write_state(path: Path, services: dict[str, RunningService], model: dict[str, Any] | None = None) -> None:
+def write_state(path: Path, services: dict[str, ServiceVersion], model: ModelIdentity | None = None) -> None:
     now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    write_json_atomically(path, {
-        "services": {name: {"image": s.image, "digest": s.digest, "version": s.version}
-                     for name, s in sorted(services.items())},
-        "model": model,
-        "updated_at": now,
-    })
+    write_document(path, UpdaterState(services=dict(sorted(services.items())), model=model, updated_at=now),
+                   durable=False)

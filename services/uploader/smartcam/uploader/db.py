@@ -1,22 +1,20 @@
-"""The queue's SQLite database: schema, durable connection settings, persisted counters, figures.
+"""The queue's SQLite database: schema, durable connection settings, and the one shared connection.
 
 One file, `queue.db`, in WAL mode: the service writes, `smartcam status` reads at the same time
-without blocking it. Counters live in the same database and change in the same transaction as
-the rows they describe, so `received == delivered + queued + dead_letter + evicted` holds after
-any crash, not just after a clean stop.
+without blocking it. The parts of the queue (`event_store`, `outbox`, `facts`, `counts`) each own
+their tables but share one `Database`: one connection and one lock, so a change and the counters
+describing it commit in one transaction (see `counts.CounterStore.change`).
 """
 
 from __future__ import annotations
 
 import sqlite3
-import time
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
 from pathlib import Path
 
 DB_NAME = "queue.db"
-EVICTED_PREFIX = "evicted."
 WAL_CHECKPOINT_PAGES = 64
 WAL_SIZE_LIMIT_BYTES = 512 * 1024
 
@@ -69,7 +67,7 @@ def connect(queue_dir: Path) -> sqlite3.Connection:
     cost is one small fsync per event next to the JPEG's own fsync: at a few events per minute
     that is negligible SD-card wear, and far cheaper than rollback journalling (which would fsync
     the database file and the journal for every commit). Retry attempts are deliberately not
-    written (see `EventQueue.release`), so a long outage does not wear the card either.
+    written (see `EventStore.release`), so a long outage does not wear the card either.
     What a power cut can lose: nothing acknowledged. An event being stored when power fails was
     not acknowledged, so infer still holds it and resends it under the same id; a delivery whose
     2xx was not yet committed is sent again under the same Idempotency-Key.
@@ -113,7 +111,7 @@ def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 @contextmanager
-def snapshot(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def read_transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """A read transaction, so several SELECTs see one consistent state."""
     connection.execute("BEGIN")
     try:
@@ -122,102 +120,44 @@ def snapshot(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         connection.execute("ROLLBACK")  # nothing was written; ends the read transaction even on a full disk
 
 
-def add_counts(connection: sqlite3.Connection, counts: Mapping[str, int]) -> None:
-    """Add to persisted counters; call inside the transaction that makes the change they count."""
-    connection.executemany(
-        "INSERT INTO counters (name, value) VALUES (?, ?)"
-        " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
-        [(name, amount) for name, amount in counts.items() if amount],
-    )
+class Database:
+    """The service's one connection to the queue database, shared by the queue's parts under one lock.
+
+    The lock is re-entrant: a part may hold it across a read and an in-memory update (say, claiming
+    events) and open a write transaction inside it.
+    """
+
+    def __init__(self, queue_dir: Path) -> None:
+        self.path = queue_dir / DB_NAME
+        self._connection = connect(queue_dir)
+        self._lock = threading.RLock()
+        self._locked = _Locked(self._lock, self._connection)
+
+    def locked(self) -> _Locked:
+        """`with database.locked() as connection:` reads (and in-memory bookkeeping that must agree with them)."""
+        return self._locked
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The connection inside BEGIN IMMEDIATE ... COMMIT (see `transaction`), under the lock."""
+        with self._lock, transaction(self._connection) as connection:
+            yield connection
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
 
 
-@dataclass(frozen=True)
-class QueueFigures:
-    """The ledger `smartcam status` prints and the health file summarises."""
+class _Locked:
+    """The connection while holding the lock; a plain class, as cheap as the lock itself (it is on every call)."""
 
-    received: int
-    delivered: int
-    queued: int
-    dead_letter: int
-    evicted: dict[str, int]
-    refused: int
-    duplicates: int
-    queued_bytes: int
-    stored_bytes: int
-    oldest_queued_age_s: float | None
-    retried: int = 0
-    counters: dict[str, int] = field(default_factory=dict)
+    def __init__(self, lock: threading.RLock, connection: sqlite3.Connection) -> None:
+        self._lock = lock
+        self._connection = connection
 
-    @property
-    def evicted_total(self) -> int:
-        return sum(self.evicted.values())
+    def __enter__(self) -> sqlite3.Connection:
+        self._lock.acquire()
+        return self._connection
 
-    @property
-    def balanced(self) -> bool:
-        """Every received event is accounted for exactly once."""
-        return self.received == self.delivered + self.queued + self.dead_letter + self.evicted_total
-
-
-def read_figures(connection: sqlite3.Connection, now: float | None = None) -> QueueFigures:
-    """Read counters and row counts in one snapshot."""
-    now = time.time() if now is None else now
-    with snapshot(connection):
-        counters = dict(connection.execute("SELECT name, value FROM counters").fetchall())
-        states = {state: (count, size) for state, count, size in connection.execute(
-            "SELECT state, COUNT(*), COALESCE(SUM(body_bytes), 0) FROM events "
-            "WHERE state IN (?, ?) GROUP BY state", (QUEUED, DEAD_LETTER))}
-        # Waiting time on this device's clock (received_at), not capture time: robust to a camera clock that is off.
-        oldest = connection.execute(
-            "SELECT MIN(received_at) FROM events WHERE state = ?", (QUEUED,)).fetchone()[0]
-    queued, queued_bytes = states.get(QUEUED, (0, 0))
-    dead_letter, dead_bytes = states.get(DEAD_LETTER, (0, 0))
-    return QueueFigures(
-        received=counters.get("received", 0),
-        delivered=counters.get("delivered", 0),
-        queued=queued,
-        dead_letter=dead_letter,
-        evicted={name.removeprefix(EVICTED_PREFIX): value for name, value in sorted(counters.items())
-                 if name.startswith(EVICTED_PREFIX)},
-        refused=counters.get("refused", 0),
-        duplicates=counters.get("duplicates", 0),
-        queued_bytes=queued_bytes,
-        stored_bytes=queued_bytes + dead_bytes,
-        oldest_queued_age_s=None if oldest is None else max(0.0, round(now - oldest, 1)),
-        retried=counters.get("retried", 0),
-        counters=counters,
-    )
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    event_id: str
-    captured_at: float
-    http_status: int | None
-    reason: str | None
-
-
-def read_dead_letters(connection: sqlite3.Connection, limit: int) -> list[DeadLetter]:
-    """The most recently dead-lettered events, newest first."""
-    rows = connection.execute(
-        "SELECT event_id, captured_at, http_status, last_error FROM events WHERE state = ?"
-        " ORDER BY finished_at DESC LIMIT ?", (DEAD_LETTER, limit)).fetchall()
-    return [DeadLetter(*row) for row in rows]
-
-
-@dataclass(frozen=True)
-class OutboxMessage:
-    kind: str
-    message_id: str
-    created_at: float
-    document: str
-
-
-def read_outbox(connection: sqlite3.Connection, kind: str) -> OutboxMessage | None:
-    row = connection.execute(
-        "SELECT kind, message_id, created_at, document FROM outbox WHERE kind = ?", (kind,)).fetchone()
-    return None if row is None else OutboxMessage(*row)
-
-
-def read_fact(connection: sqlite3.Connection, name: str) -> str | None:
-    row = connection.execute("SELECT value FROM facts WHERE name = ?", (name,)).fetchone()
-    return None if row is None else row[0]
+    def __exit__(self, *_exc: object) -> None:
+        self._lock.release()

@@ -26,10 +26,11 @@ from smartcam.common.http_deadline import Watch, bounded_session, deadline
 from smartcam.common.logs import OncePerKind
 from smartcam.common.settings import env_name
 from smartcam.common.wire import ID_RULE, valid_id
-from smartcam.uploader import db, payloads
+from smartcam.uploader import payloads
 from smartcam.uploader.backoff import Backoff
 from smartcam.uploader.heartbeat import KIND as HEARTBEAT
 from smartcam.uploader.heartbeat import Heartbeat
+from smartcam.uploader.outbox import OutboxMessage
 from smartcam.uploader.outcomes import (
     Outcome,
     Verdict,
@@ -143,7 +144,7 @@ class Deliverer:
         elif self._outage_started is not None:
             self._recover(self._outage_started)
 
-    def _send_heartbeat(self, message: db.OutboxMessage, target: Target) -> None:
+    def _send_heartbeat(self, message: OutboxMessage, target: Target) -> None:
         """A heartbeat is never dead-lettered: refused for good, it is dropped (counted); the next one comes."""
         body = payloads.RequestBody(message.document.encode(), "application/json")
         outcome = self._post(target, body, message.message_id)

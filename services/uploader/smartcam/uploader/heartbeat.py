@@ -9,7 +9,7 @@ row while events wait. It is outside the event ledger and the disk budget (a few
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 import shutil
 import sqlite3
@@ -19,11 +19,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from smartcam.common.contracts.heartbeat import (
+    DeliveryCounts,
+    Disk,
+    QueueReport,
+    RecentError,
+    Uptime,
+)
+from smartcam.common.contracts.heartbeat import (
+    Heartbeat as HeartbeatDocument,
+)
+from smartcam.common.contracts.parts import ModelIdentity
+from smartcam.common.contracts.updater_state import ServiceVersion
 from smartcam.common.counters import Counters
 from smartcam.common.logs import OncePerKind
 from smartcam.common.wire import format_time
-from smartcam.uploader import db
 from smartcam.uploader.host_files import read_host_facts
+from smartcam.uploader.outbox import OutboxMessage
 from smartcam.uploader.queue import LAST_MODEL_FACT, EventQueue
 from smartcam.uploader.recent import RecentErrors
 from smartcam.uploader.settings import UploaderSettings
@@ -63,7 +75,7 @@ class Heartbeat:
             self._trouble.report("store", f"cannot store a heartbeat ({error}); trying again in "
                                           f"{self.interval_s:g}s")
 
-    def ready(self, events_waiting: bool) -> db.OutboxMessage | None:
+    def ready(self, events_waiting: bool) -> OutboxMessage | None:
         """The heartbeat to send now, if any (see the module docstring for when)."""
         message = self._queue.pending_message(KIND)
         if message is None:
@@ -74,36 +86,37 @@ class Heartbeat:
         return message if send else None
 
     def build(self) -> dict[str, Any]:
+        """The heartbeat document (`smartcam.common.contracts.heartbeat.Heartbeat`) as JSON-ready data."""
         now = self._clock()
         settings = self._settings
         figures = self._queue.figures()
-        host = read_host_facts(settings.cmds_status_file, settings.updater_dir, settings.checkout_dir)
-        uploader = {**host.services.get("uploader", {}), "version": settings.version}
+        host = read_host_facts(settings.cmds_mount / "status.json", settings.updater_dir, settings.checkout_mount)
+        uploader = dataclasses.replace(host.services.get("uploader", ServiceVersion()), version=settings.version)
         last_model = self._queue.fact(LAST_MODEL_FACT)
         disk = shutil.disk_usage(settings.queue_dir)
-        return {
-            "type": KIND,
-            "heartbeat_id": f"hb-{settings.camera_id}-{int(now * 1000)}",
-            "camera_id": settings.camera_id,
-            "channel": settings.channel,
-            "created_at": format_time(datetime.fromtimestamp(now, UTC)),
-            "uptime_s": {"uploader": round(self._monotonic() - self._started, 1), "host": host_uptime_s()},
-            "versions": {**host.services, "uploader": uploader},
-            "model": json.loads(last_model) if last_model else host.model,
-            "queue": {"queued": figures.queued, "queued_bytes": figures.queued_bytes,
-                      "oldest_queued_age_s": figures.oldest_queued_age_s, "dead_letter": figures.dead_letter,
-                      "budget_bytes": settings.queue_budget_bytes},
-            "counts": {"received": figures.received, "delivered": figures.delivered,
-                       "retried": figures.retried + self._queue.retries_pending(),
-                       "evicted": figures.evicted, "dead_lettered": figures.dead_letter,
-                       "refused": figures.refused, "duplicates": figures.duplicates},
-            "disk": {"free_bytes": disk.free, "total_bytes": disk.total},
-            "last_errors": self._errors.snapshot(),
-            "cmds": host.cmds,
-            "checkout": host.checkout,
-            "updates": host.updates,
-            "problems": host.problems,
-        }
+        heartbeat = HeartbeatDocument(
+            heartbeat_id=f"hb-{settings.camera_id}-{int(now * 1000)}",
+            camera_id=settings.camera_id,
+            channel=settings.channel,
+            created_at=format_time(datetime.fromtimestamp(now, UTC)),
+            uptime_s=Uptime(uploader=round(self._monotonic() - self._started, 1), host=host_uptime_s()),
+            versions={**host.services, "uploader": uploader},
+            model=ModelIdentity.model_validate_json(last_model) if last_model else host.model,
+            queue=QueueReport(queued=figures.queued, queued_bytes=figures.queued_bytes,
+                              oldest_queued_age_s=figures.oldest_queued_age_s, dead_letter=figures.dead_letter,
+                              budget_bytes=settings.queue_budget_bytes),
+            counts=DeliveryCounts(received=figures.received, delivered=figures.delivered,
+                                  retried=figures.retried + self._queue.retries_pending(),
+                                  evicted=figures.evicted, dead_lettered=figures.dead_letter,
+                                  refused=figures.refused, duplicates=figures.duplicates),
+            disk=Disk(free_bytes=disk.free, total_bytes=disk.total),
+            last_errors=[RecentError.model_validate(entry) for entry in self._errors.snapshot()],
+            cmds=host.cmds,
+            checkout=host.checkout,
+            updates=host.updates,
+            problems=host.problems,
+        )
+        return heartbeat.model_dump(mode="json")
 
 
 def host_uptime_s() -> float | None:

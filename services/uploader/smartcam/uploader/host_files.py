@@ -2,89 +2,66 @@
 
 The uploader may not touch the Docker API (only the updater may), so it learns the other
 services' versions and image digests from the updater's state file. Every file is optional: a
-missing file is reported as null, a damaged or oversized one as a short problem string, never an
-exception, so a broken neighbour cannot stop the heartbeat. Files read (read-only mounts):
+missing file is reported as null, a damaged, foreign, newer or oversized one as a short problem
+string naming the file, never an exception, so a broken neighbour cannot stop the heartbeat. Each
+file is read with its writer's model (`smartcam.common.contracts`), from read-only mounts:
 
-- `<cmds_status_file>` (host cmds service, default /var/lib/smartcam/cmds/status.json): any JSON,
-  sent as it is.
-- `<updater_dir>/history.json`: a JSON list of update records, newest last; the last
-  `HISTORY_KEPT` are sent.
-- `<checkout_dir>/status.json` (host channel follower): `smartcam.common.checkout_status.CheckoutStatus`.
-- `<updater_dir>/state.json`: `{"services": {"<name>": {"image": str, "digest": str, "version": str}},
-  "model": {"name": str, "sha256": str}}`; other fields are ignored.
+- `<cmds_status_file>` (host cmds service, default /var/lib/smartcam/cmds/status.json): `CmdsStatus`.
+- `<checkout_dir>/status.json` (host channel follower): `CheckoutStatus`.
+- `<updater_dir>/history.json`: `UpdateHistoryDocument`; its last `HISTORY_KEPT` records are sent.
+- `<updater_dir>/state.json`: `UpdaterState`: each service's image, digest and version, and infer's model.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
-from smartcam.common.checkout_status import read_status
+from smartcam.common.contracts.base import Document, DocumentError, read_document
+from smartcam.common.contracts.checkout_status import CheckoutStatus, read_status
+from smartcam.common.contracts.cmds_status import CmdsStatus
+from smartcam.common.contracts.history import UpdateHistoryDocument, UpdateRecord
+from smartcam.common.contracts.parts import ModelIdentity
+from smartcam.common.contracts.updater_state import ServiceVersion, UpdaterState
 
 MAX_FILE_BYTES = 256 * 1024  # a heartbeat must stay small on a 2G link
 HISTORY_KEPT = 20
-SERVICE_FIELDS = ("image", "digest", "version")
-
-
-@dataclass
-class FileRead:
-    """A JSON file's content (None if absent or unusable) and, if unusable, why."""
-
-    document: Any = None
-    problem: str | None = None
-
-
-def read_json(path: Path) -> FileRead:
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            return FileRead(problem=f"{path} is larger than {MAX_FILE_BYTES} bytes; not sent")
-        return FileRead(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        return FileRead()
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        return FileRead(problem=f"cannot read {path}: {error}")
+HISTORY_NAME = "history.json"
+STATE_NAME = "state.json"
+D = TypeVar("D", bound=Document)
 
 
 @dataclass
 class HostFacts:
-    cmds: Any = None
-    checkout: dict[str, Any] | None = None
-    updates: list[Any] | None = None
-    services: dict[str, dict[str, Any]] = field(default_factory=dict)
-    model: dict[str, Any] | None = None
+    cmds: CmdsStatus | None = None
+    checkout: CheckoutStatus | None = None
+    updates: list[UpdateRecord] | None = None
+    services: dict[str, ServiceVersion] = field(default_factory=dict)
+    model: ModelIdentity | None = None
     problems: list[str] = field(default_factory=list)
 
 
 def read_host_facts(cmds_status_file: Path, updater_dir: Path, checkout_dir: Path) -> HostFacts:
     facts = HostFacts()
+
+    def read(model: type[D], path: Path) -> D | None:
+        try:
+            return read_document(model, path, MAX_FILE_BYTES)
+        except DocumentError as error:
+            facts.problems.append(f"{error}; not used")
+            return None
+
     try:
-        checkout = read_status(checkout_dir)
-    except ValueError as error:
-        facts.problems.append(str(error))
-    else:
-        facts.checkout = checkout.model_dump(mode="json") if checkout is not None else None
-    cmds = read_json(cmds_status_file)
-    facts.cmds = cmds.document
-    history = read_json(updater_dir / "history.json")
-    if isinstance(history.document, list):
-        facts.updates = history.document[-HISTORY_KEPT:]
-    elif history.document is not None:
-        history.problem = f"{updater_dir / 'history.json'} is not a JSON list; not sent"
-    state = read_json(updater_dir / "state.json")
-    if isinstance(state.document, dict):
-        facts.services = _services(state.document.get("services"))
-        model = state.document.get("model")
-        facts.model = {k: model[k] for k in ("name", "sha256") if k in model} if isinstance(model, dict) else None
-    elif state.document is not None:
-        state.problem = f"{updater_dir / 'state.json'} is not a JSON object; not used"
-    facts.problems += [read.problem for read in (cmds, history, state) if read.problem]
+        facts.checkout = read_status(checkout_dir)
+    except DocumentError as error:
+        facts.problems.append(f"{error}; not used")
+    facts.cmds = read(CmdsStatus, cmds_status_file)
+    history = read(UpdateHistoryDocument, updater_dir / HISTORY_NAME)
+    if history is not None:
+        facts.updates = list(history.records[-HISTORY_KEPT:])
+    state = read(UpdaterState, updater_dir / STATE_NAME)
+    if state is not None:
+        facts.services = dict(state.services)
+        facts.model = state.model
     return facts
-
-
-def _services(value: Any) -> dict[str, dict[str, Any]]:
-    if not isinstance(value, dict):
-        return {}
-    return {str(name): {k: entry[k] for k in SERVICE_FIELDS if k in entry}
-            for name, entry in value.items() if isinstance(entry, dict)}

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
-from smartcam.common.settings import CommonSettings
+from smartcam.common.settings import (
+    EVENTS_ENDPOINT_DESCRIPTION,
+    CameraSettings,
+    ChannelSettings,
+    Scope,
+    UpdaterStateSettings,
+    VersionSettings,
+    ZmqEndpoint,
+    scope,
+)
 
 
 class PayloadFormat(StrEnum):
@@ -18,37 +28,62 @@ class PayloadFormat(StrEnum):
     LEGACY = "legacy"
 
 
-class UploaderSettings(CommonSettings):
-    """Variables are SMARTCAM_<FIELD>; the README's settings table mirrors these fields."""
+class UploaderSettings(CameraSettings, ChannelSettings, VersionSettings, UpdaterStateSettings):
+    """Variables are SMARTCAM_<FIELD>; scripts/sync-settings writes compose.yaml and the README from these fields."""
 
-    upload_url: str | None = None
-    demo_sink_url: str = "http://demo-sink:8000/events"
-    config_dir: Path = Path("/etc/smartcam")
-    legacy_url_file: Path = Path("/etc/esb_url")
-    events_endpoint: str = "tcp://*:5556"
-    queue_dir: Path = Path("/var/lib/smartcam/queue")
-    queue_budget_mb: float = Field(default=1024.0, gt=0)
-    connect_timeout_s: float = Field(default=15.0, gt=0)
-    read_timeout_s: float = Field(default=60.0, gt=0)
-    # Total time for one upload (connect, send, whole reply); socket timeouts only bound each read.
-    attempt_deadline_s: float = Field(default=300.0, gt=0)
-    # Health fails when the target has refused one event this often (any non-2xx answer); 0 = never.
-    stuck_after_attempts: int = Field(default=20, ge=0)
-    backoff_base_s: float = Field(default=2.0, gt=0)
-    backoff_cap_s: float = Field(default=300.0, gt=0)
-    max_in_flight: int = Field(default=1, ge=1, le=16)
-    payload_format: PayloadFormat = PayloadFormat.JSON
-    tls_verify: bool = True
-    auth_token_file: Path | None = None
-    auth_header_file: Path | None = None
-    # Heartbeat: an absolute URL, or a path resolved against the upload URL ("heartbeat" next to it,
-    # "/heartbeat" at its host's root). Interval 0 turns it off.
-    heartbeat_url: str = "heartbeat"
-    heartbeat_interval_s: float = Field(default=600.0, ge=0)
-    cmds_status_file: Path = Path("/var/lib/smartcam/cmds/status.json")  # written by the host cmds service
-    updater_dir: Path = Path("/var/lib/smartcam/updater")  # the updater's state.json and history.json
-    checkout_dir: Path = Path("/var/lib/smartcam/checkout")  # the host's channel follower: status.json
-    version: str = "dev"  # SMARTCAM_VERSION, baked into the image
+    upload_url: str | None = Field(None, description="REST target; when empty: `/etc/smartcam/upload_url`, then "
+                                                     "`/etc/esb_url`, then the demo sink (with a warning).")
+    demo_sink_url: str = Field("http://demo-sink:8000/events", json_schema_extra=scope(Scope.WIRED),
+                               description="Where events go when no target is configured.")
+    config_mount: Path = Field(Path("/etc/smartcam"), json_schema_extra=scope(Scope.INTERNAL),
+                               description="Where `SMARTCAM_CONFIG_DIR` is mounted (its `upload_url` is read).")
+    legacy_url_file: Path = Field(Path("/etc/esb_url"), json_schema_extra=scope(Scope.INTERNAL),
+                                  description="The older devices' URL file.")
+    events_endpoint: ZmqEndpoint = Field("tcp://*:5556", json_schema_extra=scope(Scope.WIRED),
+                                         description=EVENTS_ENDPOINT_DESCRIPTION)
+    queue_dir: Path = Field(Path("/var/lib/smartcam/queue"), json_schema_extra=scope(Scope.INTERNAL),
+                            description="Durable queue (`queue.db` + `bodies/`), volume `upload-queue`.")
+    queue_budget_mb: float = Field(1024.0, gt=0,
+                                   description="Disk budget for stored images; over it, queued baseline samples are "
+                                               "evicted before detections, oldest first (counted by reason); a full "
+                                               "disk refuses new events instead (see Store and forward).")
+    connect_timeout_s: float = Field(15.0, gt=0, description="TCP/TLS connect timeout.")
+    read_timeout_s: float = Field(60.0, gt=0, description="Wait for the reply (per read; a dripped reply is bounded "
+                                                          "by `SMARTCAM_ATTEMPT_DEADLINE_S`).")
+    attempt_deadline_s: float = Field(300.0, gt=0,
+                                      description="Total time for one upload attempt: connect, send the body, read "
+                                                  "the reply; past it the attempt is cut off, counted as failed and "
+                                                  "retried (allow for the largest JPEG over the slowest link).")
+    stuck_after_attempts: int = Field(20, ge=0,
+                                      description="Health fails when the target, while answering, has refused one "
+                                                  "queued event this many times; `0` = never.")
+    backoff_base_s: float = Field(2.0, gt=0, description="First retry delay ceiling (full jitter, doubling).")
+    backoff_cap_s: float = Field(300.0, gt=0, description="Longest retry delay (a server's `Retry-After` may ask "
+                                                          "for longer, up to 1 h).")
+    max_in_flight: int = Field(1, ge=1, le=16, description="Parallel uploads, 1 to 16.")
+    payload_format: PayloadFormat = Field(PayloadFormat.JSON,
+                                          description="`json`, `multipart` or `legacy` (see The upload payload).")
+    tls_verify: bool = Field(True, description="Verify the server certificate.")
+    auth_token_file: Path | None = Field(None, description="File holding a bearer token (`Authorization: Bearer "
+                                                           "…`); the settings line shows only its path.")
+    auth_header_file: Path | None = Field(None, description="File holding one `Header-Name: value` line; the "
+                                                            "settings line shows only its path.")
+    heartbeat_url: str = Field("heartbeat",
+                               description="Where heartbeats go: an absolute URL, or a path resolved against the "
+                                           "upload URL (`heartbeat` = next to it, `/heartbeat` = at its host's root).")
+    heartbeat_interval_s: float = Field(600.0, ge=0, description="Seconds between heartbeats (one is also sent at "
+                                                                 "start); `0` = none; none go to the demo sink.")
+    cmds_mount: Path = Field(Path("/var/lib/smartcam/cmds"), json_schema_extra=scope(Scope.INTERNAL),
+                             description="Where `SMARTCAM_CMDS_DIR` is mounted (the heartbeat carries its "
+                                         "`status.json`).")
+    checkout_mount: Path = Field(Path("/var/lib/smartcam/checkout"), json_schema_extra=scope(Scope.INTERNAL),
+                                 description="Where `SMARTCAM_CHECKOUT_DIR` is mounted (the heartbeat carries its "
+                                             "`status.json`).")
+
+    _queue_budget_bytes: int = PrivateAttr()
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._queue_budget_bytes = int(self.queue_budget_mb * 1024 * 1024)
 
     @field_validator("auth_token_file", "auth_header_file", mode="before")
     @classmethod
@@ -67,4 +102,4 @@ class UploaderSettings(CommonSettings):
 
     @property
     def queue_budget_bytes(self) -> int:
-        return int(self.queue_budget_mb * 1024 * 1024)
+        return self._queue_budget_bytes

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from smartcam.common.settings import SettingsError, load_settings
-from smartcam.uploader import db
+from smartcam.uploader import db, outbox
+from smartcam.uploader.figures import read_dead_letters, read_figures
 from smartcam.uploader.settings import UploaderSettings
 
 DEAD_LETTERS_SHOWN = 10
@@ -28,8 +29,8 @@ def collect(queue_dir: Path) -> dict[str, Any]:
     """The status document (what `--json` prints)."""
     connection = db.connect_read_only(queue_dir)
     try:
-        figures = db.read_figures(connection)
-        dead_letters = db.read_dead_letters(connection, DEAD_LETTERS_SHOWN)
+        figures = read_figures(connection)
+        dead_letters = read_dead_letters(connection, DEAD_LETTERS_SHOWN)
         heartbeat = _pending_heartbeat(connection)
     except sqlite3.Error as error:
         raise sqlite3.Error(f"cannot read {queue_dir / db.DB_NAME}: {error}; check its permissions "
@@ -63,7 +64,7 @@ def collect(queue_dir: Path) -> dict[str, Any]:
 def _pending_heartbeat(connection: sqlite3.Connection) -> float | None:
     """When the unsent heartbeat was made, or None (also for a database from before heartbeats)."""
     try:
-        message = db.read_outbox(connection, "heartbeat")
+        message = outbox.read_message(connection, "heartbeat")
     except sqlite3.OperationalError:
         return None
     return None if message is None else message.created_at

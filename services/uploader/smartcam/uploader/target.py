@@ -1,6 +1,6 @@
 """Where events go: the first configured upload URL wins, validated before anything is sent.
 
-Order: SMARTCAM_UPLOAD_URL, then `<config_dir>/upload_url` (set by the operator on the device),
+Order: SMARTCAM_UPLOAD_URL, then `<config_mount>/upload_url` (set by the operator on the device),
 then the older devices' `/etc/esb_url`, else the demo sink (with a warning, so a forgotten
 setting is visible rather than silently uploading nowhere useful).
 """
@@ -38,14 +38,14 @@ def resolve_target(settings: UploaderSettings, logger: logging.Logger) -> Target
     env_value = (settings.upload_url or "").strip()
     if env_value:
         return _validated(env_value, env_name("upload_url"), f"set {env_name('upload_url')} to")
-    for path in (settings.config_dir / UPLOAD_URL_FILE, settings.legacy_url_file):
+    for path in (settings.config_mount / UPLOAD_URL_FILE, settings.legacy_url_file):
         text = _read_url_file(path, logger)
         if text is not None:
             return _validated(text, f"file {path}", f"write into {path}")
     target = _validated(settings.demo_sink_url, env_name("demo_sink_url"), f"set {env_name('demo_sink_url')} to")
     logger.warning(
         "no upload target is configured, so events go to the demo sink %s; set %s or write the URL into %s",
-        target.shown, env_name("upload_url"), settings.config_dir / UPLOAD_URL_FILE,
+        target.shown, env_name("upload_url"), settings.config_mount / UPLOAD_URL_FILE,
     )
     return Target(target.url, DEMO_SINK_SOURCE)
 

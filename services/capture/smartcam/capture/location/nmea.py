@@ -40,7 +40,7 @@ def _has_fix(sentence: pynmea2.NMEASentence) -> bool | None:
     if isinstance(sentence, pynmea2.GGA):
         return str(sentence.gps_qual) not in ("", "0")
     if isinstance(sentence, pynmea2.RMC):
-        return sentence.status == "A"
+        return str(sentence.status) == "A"
     return None
 
 

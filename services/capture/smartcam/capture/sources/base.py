@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from smartcam.capture.specs import Picamera2Spec, ReplaySpec
 from smartcam.common.counters import Counters
@@ -30,11 +31,11 @@ class SourceError(FatalError):
 
 
 class StreamImage(NamedTuple):
-    array: np.ndarray
+    array: npt.NDArray[np.uint8]
     pixel_format: str
 
 
-def stream_image(array: np.ndarray, pixel_format: str) -> StreamImage:
+def stream_image(array: npt.NDArray[np.uint8], pixel_format: str) -> StreamImage:
     """Check and pack an array so it can go on the wire as is (C-contiguous uint8, HxWx3 or HxW)."""
     channels = PIXEL_FORMATS[pixel_format]
     expected_rank = 2 if channels == 1 else 3
@@ -62,7 +63,7 @@ class CapturedImages:
         """Wire descriptions of the streams, in the same order as `buffers()`."""
         return [ImagePart(name, image.pixel_format, tuple(image.array.shape)) for name, image in self.streams.items()]
 
-    def buffers(self) -> list[np.ndarray]:
+    def buffers(self) -> list[npt.NDArray[np.uint8]]:
         """The stream arrays, ready to send without copying."""
         return [image.array for image in self.streams.values()]
 

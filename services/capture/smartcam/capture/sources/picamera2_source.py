@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from smartcam.capture.imaging import y_plane
 from smartcam.capture.sources.base import (
@@ -40,7 +41,7 @@ _FIX = "check the camera cable and that `rpicam-hello --list-cameras` sees it, o
 logger = logging.getLogger("smartcam.capture.picamera2")
 
 
-def _import_picamera2() -> type:
+def _import_picamera2() -> type[Any]:
     try:
         from picamera2 import Picamera2  # noqa: PLC0415  (only present on a Raspberry Pi)
     except ImportError as error:
@@ -48,13 +49,14 @@ def _import_picamera2() -> type:
             f"SMARTCAM_SOURCE=picamera2 needs the picamera2 library ({error}); on Raspberry Pi OS install "
             "python3-picamera2 with apt and run with Debian's python3, or set SMARTCAM_SOURCE=replay:<folder>"
         ) from None
-    return Picamera2
+    camera_class: type[Any] = Picamera2  # picamera2 ships no type information
+    return camera_class
 
 
 class Picamera2Source:
     """Configures a video stream (main, optional lores) at `fps` and reads both from the same request."""
 
-    def __init__(self, camera_number: int, config: StreamConfig, camera_class: type | None = None) -> None:
+    def __init__(self, camera_number: int, config: StreamConfig, camera_class: type[Any] | None = None) -> None:
         """`camera_class` stands in for picamera2.Picamera2 where there is no camera (tests)."""
         self.description = f"picamera2 camera {camera_number}"
         self._camera_number = camera_number
@@ -68,8 +70,8 @@ class Picamera2Source:
         if self._config.frame_size is not None:
             main["size"] = self._config.frame_size
         lores = None if lores_format is None else {"size": self._config.lores_size, "format": lores_format}
-        config = camera.create_video_configuration(main=main, lores=lores, controls={"FrameRate": self._config.fps},
-                                                   buffer_count=BUFFER_COUNT)
+        config: dict[str, Any] = camera.create_video_configuration(
+            main=main, lores=lores, controls={"FrameRate": self._config.fps}, buffer_count=BUFFER_COUNT)
         camera.align_configuration(config)  # sizes the ISP handles efficiently; may adjust them slightly
         return config
 
@@ -104,7 +106,7 @@ class Picamera2Source:
         sizes = ", ".join(f"{name} {s['size'][0]}x{s['size'][1]} {s['format']}" for name, s in self._streams.items())
         logger.info("camera %d started: %s at %.2f fps", self._camera_number, sizes, self._config.fps)
 
-    def _convert(self, name: str, array: np.ndarray) -> StreamImage:
+    def _convert(self, name: str, array: npt.NDArray[np.uint8]) -> StreamImage:
         stream = self._streams[name]
         if stream["format"] == YUV420:
             return stream_image(y_plane(array, stream["size"][0]), "GRAY8")

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from smartcam.infer.manifest import Manifest, describe_problems
 
-TensorGetter = Callable[[int], np.ndarray]
+TensorGetter = Callable[[int], npt.NDArray[Any]]
 
 
 class DecoderMismatchError(ValueError):
@@ -34,9 +35,9 @@ class RawDetections:
     manifest's `labels`.
     """
 
-    boxes: np.ndarray
-    scores: np.ndarray
-    classes: np.ndarray
+    boxes: npt.NDArray[np.float32]
+    scores: npt.NDArray[np.float32]
+    classes: npt.NDArray[np.int64]
 
     @classmethod
     def empty(cls) -> RawDetections:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import Field, field_validator
 
 from smartcam.infer.decoders.base import (
@@ -41,14 +42,14 @@ class BlazeFaceOptions(DecoderOptions):
         return value
 
 
-def generate_anchors(options: BlazeFaceOptions, width: int, height: int) -> np.ndarray:
+def generate_anchors(options: BlazeFaceOptions, width: int, height: int) -> npt.NDArray[np.float32]:
     """Anchor centres (N, 2) as normalised x, y, in the model's output order.
 
     Consecutive layers with the same stride share one feature map, whose anchors repeat once per
     layer (twice with an interpolated scale).
     """
     per_layer = 1 + (1 if options.interpolated_scale_aspect_ratio > 0 else 0)
-    groups: list[np.ndarray] = []
+    groups: list[npt.NDArray[np.float32]] = []
     layer = 0
     strides = options.strides
     while layer < len(strides):

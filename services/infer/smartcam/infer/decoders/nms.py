@@ -8,9 +8,10 @@ detection (a handful), each step vectorised over the remaining candidates.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 
-def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+def iou(box: npt.NDArray[np.float32], boxes: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """Intersection over union of one x0,y0,x1,y1 box with each row of `boxes`."""
     width = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0.0, None)
     height = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0.0, None)
@@ -22,14 +23,14 @@ def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 
 
 def non_max_suppression(
-    boxes: np.ndarray,
-    scores: np.ndarray,
-    classes: np.ndarray,
+    boxes: npt.NDArray[np.float32],
+    scores: npt.NDArray[np.float32],
+    classes: npt.NDArray[np.int64],
     *,
     iou_threshold: float,
     max_detections: int,
     weighted: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64]]:
     """Keep the best box of each overlapping group of the same class, best first.
 
     A candidate is suppressed when its IoU with a kept box of its class exceeds `iou_threshold`.
@@ -37,9 +38,9 @@ def non_max_suppression(
     """
     order = np.argsort(-scores, kind="stable")
     boxes, scores, classes = boxes[order], scores[order], classes[order]
-    kept_boxes: list[np.ndarray] = []
-    kept_scores: list[float] = []
-    kept_classes: list[int] = []
+    kept_boxes: list[npt.NDArray[np.float32]] = []
+    kept_scores: list[np.float32] = []
+    kept_classes: list[np.int64] = []
     remaining = np.arange(len(scores))
     while remaining.size and len(kept_scores) < max_detections:
         best = remaining[0]

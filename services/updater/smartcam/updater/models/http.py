@@ -8,7 +8,7 @@ long download (a stuck one is ended by the deadline, not reported healthy foreve
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 
 import requests
 
@@ -27,7 +27,7 @@ class DeadlineExceeded(Exception):  # noqa: N818 - reads better at the raise sit
 
 
 def stream(session: requests.Session, url: str, deadline_s: float, chunk_bytes: int,
-           heartbeat: Heartbeat | None = None) -> Iterator[bytes]:
+           heartbeat: Heartbeat | None = None) -> Generator[bytes, None, None]:
     """GET `url` and yield its body in chunks; DeadlineExceeded once `deadline_s` has passed.
 
     Raises requests.RequestException for HTTP errors and broken connections, as requests does.

@@ -19,8 +19,14 @@ from pathlib import Path
 
 import requests
 
+from smartcam.common.contracts.model_exchange import (
+    CANDIDATE_NAME,
+    SHA256_NAME,
+    Candidate,
+    read_candidate,
+    write_candidate,
+)
 from smartcam.common.files import fsync_directory, write_json_durably
-from smartcam.common.model_exchange import CANDIDATE_NAME, SHA256_NAME, Candidate, read_candidate, write_candidate
 from smartcam.updater.models.download import check_free_space, download_file
 from smartcam.updater.models.errors import DownloadFailed
 from smartcam.updater.models.http import Heartbeat
@@ -57,15 +63,15 @@ class ModelStore:
         return final
 
     def publish_candidate(self, model: RemoteModel, from_sha256: str | None) -> Candidate:
-        candidate = Candidate(uuid.uuid4().hex, model.name, model.sha256, model.sha256, from_sha256, time.time(),
-                              model.digest)
+        candidate = Candidate(id=uuid.uuid4().hex, name=model.name, sha256=model.sha256, dir=model.sha256,
+                              from_sha256=from_sha256, published_at=time.time(), manifest_digest=model.digest)
         write_candidate(self.root, candidate)
         return candidate
 
     def candidate(self) -> Candidate | None:
         try:
             return read_candidate(self.root)
-        except ValueError:  # written by an older version or damaged: offer nothing
+        except ValueError:  # damaged, foreign, or written by a newer updater before a rollback: offer nothing
             self.clear_candidate()
             return None
 

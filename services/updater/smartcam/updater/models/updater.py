@@ -12,11 +12,12 @@ from collections.abc import Callable
 
 import requests
 
+from smartcam.common.contracts.base import DocumentVersionError
+from smartcam.common.contracts.model_exchange import Candidate
 from smartcam.common.counters import Counters
 from smartcam.common.history import UpdateHistory, UpdateRecord, UpdateResult
 from smartcam.common.http_deadline import bounded_session
 from smartcam.common.logs import OncePerKind
-from smartcam.common.model_exchange import Candidate
 from smartcam.updater.models.errors import DownloadFailed, ManifestInvalid, ManifestUnavailable, ModelRejected
 from smartcam.updater.models.infer_state import InferReport, read_infer_report
 from smartcam.updater.models.rejections import Rejections
@@ -57,8 +58,15 @@ class ModelUpdater:
             self._problems.report("disk", f"model updates cannot use {self._settings.models_dir}: {error}; "
                                   "mount the models volume there (see compose.yaml)")
 
+    def _infer_report(self) -> InferReport | None:
+        try:
+            return read_infer_report(self._settings.infer_state_dir)
+        except DocumentVersionError as error:
+            self._problems.report("infer_state_newer", str(error), logging.ERROR)
+            return None
+
     def _step(self) -> None:
-        report = read_infer_report(self._settings.infer_state_dir)
+        report = self._infer_report()
         candidate = self._store.candidate()
         if candidate is not None:
             self._settle(candidate, report)
@@ -139,7 +147,7 @@ class ModelUpdater:
         else:
             return
         self._store.clear_candidate()
-        active = read_infer_report(self._settings.infer_state_dir)
+        active = self._infer_report()
         keep = {active.active_sha256} if active and active.active_sha256 else set()
         removed = self._store.prune(keep)
         if removed:

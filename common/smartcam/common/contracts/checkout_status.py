@@ -16,13 +16,12 @@ the channel a device runs and why a newer one is not in force.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from smartcam.common.files import write_json_atomically
+from smartcam.common.contracts.base import Document, read_document, write_document
 
 STATUS_NAME = "status.json"
 MAX_STATUS_BYTES = 64 * 1024
@@ -47,7 +46,7 @@ class HeadOutcome(_Document):
     force_pushed: bool = False  # the head does not descend from the commit in force
 
 
-class CheckoutStatus(_Document):
+class CheckoutStatus(Document):
     service: str = "follow"
     updated_at: float
     channel: str
@@ -61,17 +60,9 @@ class CheckoutStatus(_Document):
 
 
 def write_status(directory: Path, status: CheckoutStatus) -> None:
-    write_json_atomically(directory / STATUS_NAME, status.model_dump(mode="json"))
+    write_document(directory / STATUS_NAME, status, durable=False)
 
 
 def read_status(directory: Path) -> CheckoutStatus | None:
-    """The status, None if absent; ValueError naming the file if it is damaged."""
-    path = directory / STATUS_NAME
-    try:
-        if path.stat().st_size > MAX_STATUS_BYTES:
-            raise ValueError(f"{path} is larger than {MAX_STATUS_BYTES} bytes")
-        return CheckoutStatus.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValidationError) as error:
-        raise ValueError(f"cannot read {path}: {error}") from None
+    """The status, None if absent; DocumentError (a ValueError) naming the file if it is damaged or newer."""
+    return read_document(CheckoutStatus, directory / STATUS_NAME, MAX_STATUS_BYTES)

@@ -1,9 +1,8 @@
-"""state.json for the heartbeat, and the free-disk check before a pull."""
+"""state.json for the heartbeat."""
 
 import json
 
-from smartcam.common.model_exchange import STATE_NAME
-from smartcam.updater.images import free_disk_problem
+from smartcam.common.contracts.model_exchange import STATE_NAME
 from smartcam.updater.state import RunningService, active_model, write_state
 
 
@@ -25,10 +24,3 @@ def test_state_carries_infers_active_model(tmp_path):
                                                    "verdicts": []}))
     write_state(tmp_path / "state.json", {}, active_model(tmp_path))
     assert json.loads((tmp_path / "state.json").read_text())["model"] == {"name": "face", "sha256": "ab"}
-
-
-def test_a_pull_needs_the_free_space(tmp_path):
-    assert free_disk_problem(tmp_path, 1) is None
-    problem = free_disk_problem(tmp_path, 2**60)
-    assert problem is not None
-    assert "MiB free where images are stored" in problem

@@ -1,0 +1,65 @@
+"""The event as the uploader sends it to the target, in each payload format (`SMARTCAM_PAYLOAD_FORMAT`).
+
+These models are the published contract with target implementers (`docs/schemas/`, generated from them by
+`scripts/sync-schemas`). The bodies carry no `version` field: the README promises targets exactly these
+fields, and a strict target would refuse an event with one more (a dead letter), so their version is the
+schema's; a change a target could misread gets new schema files, never a silent change of these.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from smartcam.common.contracts.parts import (
+    CONTENT_TYPE_PATTERN,
+    Detection,
+    Location,
+    ModelIdentity,
+    Part,
+    SmartcamId,
+    UtcTime,
+)
+
+EVENT_SCHEMA_VERSION = 1
+
+
+class ImageType(Part):
+    content_type: str = Field(pattern=CONTENT_TYPE_PATTERN, description="Media type of the image, image/jpeg.")
+
+
+class InlineImage(ImageType):
+    data: str = Field(description="The image, base64; the configured labels (faces) already pixelated.")
+
+
+class _EventFields(Part):
+    event_id: SmartcamId = Field(description="Unique per event; also the Idempotency-Key header, the same on "
+                                             "every resend.")
+    camera_id: SmartcamId
+    captured_at: UtcTime = Field(description="Capture time, 2000-01-01 up to (not including) 2100-01-01.")
+    location: Location | None = Field(description="null without a GPS fix.")
+    detections: list[Detection] = Field(description="Everything the model reported above its own threshold, "
+                                                    "best first.")
+    model: ModelIdentity = Field(description="The model that produced the detections.")
+
+
+class EventBody(_EventFields):
+    """`json` (the default): one JSON object."""
+
+    image: InlineImage
+    sample: bool = Field(description="true: a baseline sample sent regardless of detections (model monitoring).")
+
+
+class EventMetadata(_EventFields):
+    """`multipart`: the `metadata` part; the raw image is the `image` part."""
+
+    image: ImageType
+    sample: bool = Field(description="true: a baseline sample sent regardless of detections (model monitoring).")
+
+
+class LegacyEventBody(Part):
+    """`legacy`: the older devices' body."""
+
+    photo: str = Field(description="The image, base64.")
+    time: UtcTime = Field(description="Capture time.")
+    location: Location | None
+    filename: str = Field(description="<camera_id>_<YYYYmmddTHHMMSS.mmm>Z.jpg, unique per camera and sortable.")

@@ -1,0 +1,72 @@
+"""The heartbeat the uploader sends to `SMARTCAM_HEARTBEAT_URL`: how the device is, since nobody can log in.
+
+A published contract (`docs/schemas/heartbeat.schema.json`, generated from this model). It nests the
+other services' documents as they wrote them: `cmds`, `checkout` and `updates`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from smartcam.common.contracts.base import Document
+from smartcam.common.contracts.checkout_status import CheckoutStatus
+from smartcam.common.contracts.cmds_status import CmdsStatus
+from smartcam.common.contracts.history import UpdateRecord
+from smartcam.common.contracts.parts import ModelIdentity, Part, SmartcamId, UtcTime
+from smartcam.common.contracts.updater_state import ServiceVersion
+
+
+class Uptime(Part):
+    uploader: float = Field(description="Seconds since the uploader started.")
+    host: float | None = Field(description="Seconds since the device booted; null off Linux.")
+
+
+class QueueReport(Part):
+    queued: int
+    queued_bytes: int
+    oldest_queued_age_s: float | None
+    dead_letter: int
+    budget_bytes: int
+
+
+class DeliveryCounts(Part):
+    received: int
+    delivered: int
+    retried: int
+    evicted: dict[str, int] = Field(description="Events given up to stay within the disk budget, by reason.")
+    dead_lettered: int
+    refused: int
+    duplicates: int
+
+
+class Disk(Part):
+    free_bytes: int
+    total_bytes: int
+
+
+class RecentError(Part):
+    error: str
+    at: float = Field(description="Last seen, seconds since 1970 UTC.")
+    count: int
+
+
+class Heartbeat(Document):
+    type: Literal["heartbeat"] = "heartbeat"
+    heartbeat_id: str = Field(description="Unique per heartbeat: hb-<camera_id>-<milliseconds since 1970>.")
+    camera_id: SmartcamId
+    channel: str
+    created_at: UtcTime
+    uptime_s: Uptime
+    versions: dict[str, ServiceVersion] = Field(description="Per service: image, digest and SMARTCAM_VERSION.")
+    model: ModelIdentity | None = Field(description="The model of the latest event (else infer's active model).")
+    queue: QueueReport
+    counts: DeliveryCounts
+    disk: Disk
+    last_errors: list[RecentError] = Field(description="The last few distinct problems, newest last.")
+    cmds: CmdsStatus | None = Field(description="The host cmds service's status.json, or null.")
+    checkout: CheckoutStatus | None = Field(description="The channel follower's status.json, or null.")
+    updates: list[UpdateRecord] | None = Field(description="The updater's history.json records, newest last "
+                                                           "(the last 20), or null.")
+    problems: list[str] = Field(description="Files above that could not be read, and why.")
