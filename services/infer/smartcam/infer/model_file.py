@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from smartcam.infer.errors import ModelError
 
@@ -106,7 +107,7 @@ def embedded_labels(model_path: Path) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def metadata_anchors(model_path: Path) -> np.ndarray | None:
+def metadata_anchors(model_path: Path) -> npt.NDArray[np.float32] | None:
     """The model's own anchors (N, 4: x_centre, y_centre, width, height, normalised), if its metadata has them.
 
     None when the model carries no MediaPipe detector metadata; ModelError when it is there but unreadable.

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from smartcam.common.wire import Detection
 from smartcam.infer.detector import Detector
@@ -65,7 +66,8 @@ class PrivacyStage:
         """The labels the face model pixelates (covered whatever the main model is)."""
         return frozenset(self._faces.labels) if self._faces is not None else frozenset()
 
-    def redact(self, frame: np.ndarray, main_labels: Sequence[str], detections: Sequence[Detection]) -> np.ndarray:
+    def redact(self, frame: npt.NDArray[np.uint8], main_labels: Sequence[str],
+               detections: Sequence[Detection]) -> npt.NDArray[np.uint8]:
         """`frame` with everything private pixelated (a copy when anything is; `frame` is never written).
 
         `main_labels` are the labels the main model can report, `detections` what it found in this frame.
@@ -84,7 +86,7 @@ class PrivacyStage:
             return redacted
         return self._recheck(self._faces, redacted)
 
-    def _recheck(self, faces: Detector, redacted: np.ndarray) -> np.ndarray:
+    def _recheck(self, faces: Detector, redacted: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
         """Fill with a flat colour whatever the face model still sees in the redacted frame."""
         for _ in range(CHECK_PASSES):
             remaining = [d for d in faces.detect(redacted) if d.score >= self._face_min_score]

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import numpy.typing as npt
 
 from smartcam.common.contracts.parts import MAX_ZONES, ZONE_PATTERN
 from smartcam.common.wire import Detection
@@ -118,7 +119,7 @@ class Zones:
     ignore: tuple[Polygon, ...] = ()
     named: tuple[Polygon, ...] = ()
     masks: tuple[Polygon, ...] = ()
-    _covered: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    _covered: dict[tuple[int, int], npt.NDArray[np.bool_]] = field(default_factory=dict, compare=False, repr=False)
 
     def apply(self, detections: Sequence[Detection]) -> list[Detection]:
         """Drop detections standing in an ignore zone; name the zones each remaining one stands in."""
@@ -131,7 +132,7 @@ class Zones:
             kept.append(replace(detection, zones=names) if names else detection)
         return kept
 
-    def burn_masks(self, frame: np.ndarray) -> np.ndarray:
+    def burn_masks(self, frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
         """`frame` with every privacy mask filled black (a copy when there are masks; `frame` is never written)."""
         if not self.masks:
             return frame
@@ -149,7 +150,7 @@ class Zones:
         return result
 
 
-def _inside(polygon: Polygon, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+def _inside(polygon: Polygon, xs: npt.NDArray[np.float64], ys: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
     """Vectorised even-odd test of many points against one polygon."""
     inside = np.zeros(xs.shape, bool)
     points = polygon.points

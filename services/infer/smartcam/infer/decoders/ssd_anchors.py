@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import Field, model_validator
 
 from smartcam.infer.decoders.base import (
@@ -67,7 +68,7 @@ class SsdAnchorsOptions(DecoderOptions):
     scores: Literal["probability", "logit"] = "probability"  # "logit": the head has no sigmoid
 
 
-def generate_anchors(options: MultiLevelAnchors, width: int, height: int) -> np.ndarray:
+def generate_anchors(options: MultiLevelAnchors, width: int, height: int) -> npt.NDArray[np.float32]:
     """Anchors (N, 4) as x_centre, y_centre, width, height normalised to the input, in the head's order.
 
     Order: level, then row, then column, then scale, then aspect ratio (the order of the model's outputs).
@@ -78,7 +79,7 @@ def generate_anchors(options: MultiLevelAnchors, width: int, height: int) -> np.
         for scale in range(options.num_scales) for ratio in options.aspect_ratios
     ]
     sizes = np.array(per_cell, np.float64)  # in cells
-    levels: list[np.ndarray] = []
+    levels: list[npt.NDArray[np.float64]] = []
     for level in range(options.min_level, options.max_level + 1):
         stride = 2 ** level
         rows, cols = math.ceil(height / stride), math.ceil(width / stride)
@@ -178,7 +179,7 @@ class SsdAnchorsDecoder(Decoder):
         )
         return RawDetections(*kept)
 
-    def _boxes(self, raw: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    def _boxes(self, raw: npt.NDArray[np.float32], anchors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Regressors against anchors -> x0, y0, x1, y1 normalised to the input."""
         options = self.options
         if options.box_order == "yxhw":
@@ -193,4 +194,6 @@ class SsdAnchorsDecoder(Decoder):
         else:
             w = dw / options.w_scale * anchors[:, 2]
             h = dh / options.h_scale * anchors[:, 3]
-        return np.stack([x - w / 2, y - h / 2, x + w / 2, y + h / 2], axis=1).astype(np.float32)
+        corners: npt.NDArray[np.float32] = np.stack([x - w / 2, y - h / 2, x + w / 2, y + h / 2], axis=1).astype(
+            np.float32)
+        return corners
