@@ -17,9 +17,10 @@ from smartcam.common.wire import Detection, Event, Location, ModelRef
 from smartcam.uploader import db
 from smartcam.uploader.auth import auth_headers
 from smartcam.uploader.delivery import Deliverer, make_session
+from smartcam.uploader.heartbeat import Heartbeat
 from smartcam.uploader.queue import EventQueue
 from smartcam.uploader.settings import UploaderSettings
-from smartcam.uploader.target import resolve_target
+from smartcam.uploader.target import resolve_heartbeat_target, resolve_target
 
 BASE_TIME = datetime(2026, 11, 27, 6, 0, 0, tzinfo=UTC)
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4 + b"\xff\xd9"
@@ -175,16 +176,22 @@ def wait_until():
 def start_delivery(make_settings, logger, counters):
     running = []
 
-    def start(url, *, before=None, **overrides):
-        """`before(queue)` runs before the delivery thread starts: what it stores is all waiting at once."""
+    def start(url, *, before=None, heartbeat=False, **overrides):
+        """`before(queue)` runs before the delivery thread starts: what it stores is all waiting at once.
+        With `heartbeat`, the deliverer also sends the real heartbeat, as the service does."""
         settings = make_settings(upload_url=url, **overrides)
         queue = EventQueue(settings.queue_dir, settings.queue_budget_bytes, logger, counters)
         if before is not None:
             before(queue)
         stop = threading.Event()
-        deliverer = Deliverer(queue, resolve_target(settings, logger), settings=settings,
+        events = resolve_target(settings, logger)
+        beats = None
+        if heartbeat:
+            beats = (Heartbeat(settings, queue, queue.errors, logger, counters),
+                     resolve_heartbeat_target(settings, events))
+        deliverer = Deliverer(queue, events, settings=settings,
                               session=make_session(settings, auth_headers(settings)), logger=logger,
-                              counters=counters, stop=stop)
+                              counters=counters, stop=stop, heartbeat=beats)
         thread = threading.Thread(target=deliverer.run, daemon=True)
         thread.start()
         running.append((stop, thread, queue))

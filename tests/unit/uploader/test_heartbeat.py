@@ -1,7 +1,6 @@
 """The heartbeat against a real HTTP server: its content, only the newest kept, and never ahead of waiting events."""
 
 import json
-import threading
 
 import pytest
 
@@ -10,8 +9,6 @@ from smartcam.common.contracts.checkout_status import CheckoutStatus, HeadOutcom
 from smartcam.common.contracts.cmds_status import CmdsStatus, EntryResult, LedgerReport
 from smartcam.common.counters import Counters
 from smartcam.uploader import status
-from smartcam.uploader.auth import auth_headers
-from smartcam.uploader.delivery import Deliverer, make_session
 from smartcam.uploader.heartbeat import KIND, Heartbeat
 from smartcam.uploader.host_files import HISTORY_KEPT, read_host_facts
 from smartcam.uploader.queue import EventQueue
@@ -157,31 +154,13 @@ def test_heartbeat_waits_while_events_wait_until_it_is_a_full_interval_old(make_
 
 
 @pytest.fixture
-def run_deliverer(make_settings, logger, host_dirs):
-    running = []
-
+def run_deliverer(start_delivery, host_dirs):
     def start(url, **overrides):
         cmds, updater, _ = host_dirs
-        settings = make_settings(upload_url=url, cmds_mount=cmds, updater_dir=updater,
-                                 **overrides)
-        counters = Counters()
-        queue = EventQueue(settings.queue_dir, settings.queue_budget_bytes, logger, counters)
-        target = resolve_target(settings, logger)
-        heartbeat = Heartbeat(settings, queue, queue.errors, logger, counters)
-        stop = threading.Event()
-        deliverer = Deliverer(queue, target, settings=settings, session=make_session(settings, auth_headers(settings)),
-                              logger=logger, counters=counters, stop=stop,
-                              heartbeat=(heartbeat, resolve_heartbeat_target(settings, target)))
-        thread = threading.Thread(target=deliverer.run, daemon=True)
-        thread.start()
-        running.append((stop, thread, queue))
+        queue, _ = start_delivery(url, heartbeat=True, cmds_mount=cmds, updater_dir=updater, **overrides)
         return queue
 
-    yield start
-    for stop, thread, queue in running:
-        stop.set()
-        thread.join(5)
-        queue.close()
+    return start
 
 
 def test_heartbeat_is_posted_to_its_path_with_its_own_key(target, run_deliverer, wait_until, make_event):

@@ -10,7 +10,6 @@ import base64
 import email.parser
 import email.policy
 import json
-import threading
 from pathlib import Path
 
 import pytest
@@ -20,16 +19,10 @@ from smartcam.cmds.status import write_status as write_cmds_status
 from smartcam.common.contracts.checkout_status import CheckoutStatus, HeadOutcome, PollResult
 from smartcam.common.contracts.checkout_status import write_status as write_checkout_status
 from smartcam.common.contracts.cmds_status import CmdsStatus, EntryResult, LedgerReport, VerifiedFile
-from smartcam.common.counters import Counters
 from smartcam.common.history import UpdateHistory, UpdateRecord
 from smartcam.common.wire import Location, ModelRef
 from smartcam.infer.model_state import ModelState
 from smartcam.updater.state import RunningService, active_model, write_state
-from smartcam.uploader.auth import auth_headers
-from smartcam.uploader.delivery import Deliverer, make_session
-from smartcam.uploader.heartbeat import Heartbeat
-from smartcam.uploader.queue import EventQueue
-from smartcam.uploader.target import resolve_heartbeat_target, resolve_target
 
 from .conftest import JPEG
 
@@ -79,31 +72,14 @@ def _model_ref(name="blazeface"):
 
 
 @pytest.fixture
-def uploader(make_settings, logger, target, host_files):
+def uploader(start_delivery, target, host_files):
     """The real delivery loop with its heartbeat, posting to the loopback `target`."""
-    running = []
-
     def start(payload_format):
-        settings = make_settings(upload_url=target.url, payload_format=payload_format, heartbeat_interval_s=3600,
-                                 **host_files)
-        counters = Counters()
-        queue = EventQueue(settings.queue_dir, settings.queue_budget_bytes, logger, counters)
-        events = resolve_target(settings, logger)
-        heartbeat = Heartbeat(settings, queue, queue.errors, logger, counters)
-        stop = threading.Event()
-        deliverer = Deliverer(queue, events, settings=settings, session=make_session(settings, auth_headers(settings)),
-                              logger=logger, counters=counters, stop=stop,
-                              heartbeat=(heartbeat, resolve_heartbeat_target(settings, events)))
-        thread = threading.Thread(target=deliverer.run, daemon=True)
-        thread.start()
-        running.append((stop, thread, queue))
+        queue, _ = start_delivery(target.url, heartbeat=True, payload_format=payload_format,
+                                  heartbeat_interval_s=3600, **host_files)
         return queue
 
-    yield start
-    for stop, thread, queue in running:
-        stop.set()
-        thread.join(5)
-        queue.close()
+    return start
 
 
 def send_events(queue, make_event, target, wait_until):
