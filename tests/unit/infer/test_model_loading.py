@@ -83,7 +83,7 @@ def test_unknown_decoder_lists_the_known_ones(model_copy):
     _edit_manifest(model_dir, decoder="yolo")
     message = _load_error(model_dir)
     assert "unknown decoder 'yolo'" in message
-    assert "blazeface, ssd_postprocess" in message
+    assert "blazeface, ssd_anchors, ssd_postprocess" in message
     assert str(model_dir / "manifest.json") in message
 
 
@@ -173,7 +173,7 @@ def test_ssd_model_with_the_blazeface_decoder_is_refused(model_copy, tiny_ssd_di
     _edit_manifest(model_dir, decoder="blazeface", decoder_options={"strides": [8]})
     message = _load_error(model_dir)
     assert "does not fit" in message
-    assert "known decoders: blazeface, ssd_postprocess" in message
+    assert "known decoders: blazeface, ssd_anchors, ssd_postprocess" in message
 
 
 def test_blazeface_model_with_the_ssd_decoder_is_refused(model_copy):

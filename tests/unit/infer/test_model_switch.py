@@ -15,9 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from smartcam.common.counters import Counters
 from smartcam.common.wire import Frame, ImagePart
+from smartcam.infer.detector import Detector
 from smartcam.infer.errors import ModelError
 from smartcam.infer.model_state import ModelState
 from smartcam.infer.settings import InferSettings
@@ -36,6 +38,7 @@ SSD_FRIENDLY = {"detect_labels": "red:0.5", "blur_labels": ""}
 
 def make_settings(dirs, **overrides) -> InferSettings:
     store, state = dirs
+    overrides = {"detect_labels": "face:0.7", **overrides}  # the face model serves (the default is the COCO one)
     return InferSettings(model_dir=BLAZEFACE_DIR, models_dir=store, infer_state_dir=state,
                          model_check_interval_s=0.01, **overrides)
 
@@ -225,3 +228,25 @@ def test_pointer_naming_a_path_outside_the_store_is_ignored(dirs):
     assert read_infer_report(state_dir).verdicts == {}
     assert counters.get("models.rejected") == 0
 
+
+
+def test_a_published_manifest_with_embedded_labels_reaches_infer_as_published(tmp_path, coco_dir, load_photo):
+    """The COCO model's manifest names no labels (`labels_from: embedded`): the updater takes it, infer loads it."""
+    manifest = json.loads((coco_dir / "manifest.json").read_text())
+    model = RemoteModel.model_validate({**manifest, "url": "model.tflite"})
+    staged = tmp_path / model.sha256
+    staged.mkdir()
+    shutil.copy(coco_dir / model.model_file, staged / model.model_file)
+    (staged / "manifest.json").write_text(json.dumps(model.local_manifest()))
+    assert model.local_manifest()["labels_from"] == "embedded"
+    assert "cat" in {detection.label for detection in Detector.load(staged).detect(load_photo("chelsea.jpg"))}
+
+
+def test_a_published_manifest_names_its_labels_exactly_once():
+    manifest = json.loads((BLAZEFACE_DIR / "manifest.json").read_text())
+    published = {**manifest, "url": "model.tflite"}
+    assert "labels_from" not in RemoteModel.model_validate(published).local_manifest()  # as before: same digest
+    with pytest.raises(ValidationError, match="labels is empty"):
+        RemoteModel.model_validate({**published, "labels": []})
+    with pytest.raises(ValidationError, match="both given"):
+        RemoteModel.model_validate({**published, "labels_from": "embedded"})

@@ -68,3 +68,15 @@ def test_redact_and_encode_blurs_before_encoding(load_photo):
     region = np.s_[y0 + 4:y1 - 4, x0 + 4:x1 - 4]
     assert np.abs(redacted[region].astype(int) - plain[region].astype(int)).mean() > 10
     assert np.abs(redacted[:40].astype(int) - plain[:40].astype(int)).mean() == pytest.approx(0, abs=1)
+
+
+def test_fill_boxes_leaves_one_flat_colour_in_the_box_and_nothing_else_changes(load_photo):
+    from smartcam.infer.privacy import fill_boxes  # noqa: PLC0415
+
+    photo = load_photo("astronaut.jpg")
+    filled = fill_boxes(photo, [Detection("face", 0.6, FACE_BOX)], margin=0.25)
+    x0, y0, x1, y1 = pixel_box(FACE_BOX, 512, 512, 0.25)
+    assert len(np.unique(filled[y0:y1, x0:x1].reshape(-1, 3), axis=0)) == 1
+    filled[y0:y1, x0:x1] = photo[y0:y1, x0:x1]
+    assert np.array_equal(filled, photo)
+    assert fill_boxes(photo, []) is photo

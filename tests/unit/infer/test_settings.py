@@ -24,9 +24,13 @@ def _error(monkeypatch, **env: str) -> str:
 
 def test_defaults(monkeypatch):
     settings = _load(monkeypatch)
-    assert settings.model_dir == Path("/opt/smartcam/models/blazeface-short-range")
-    assert settings.min_scores == {"face": 0.7}
+    assert settings.model_dir == Path("/opt/smartcam/models/efficientdet-lite0-coco")
+    assert settings.min_scores == {"person": 0.5, "bicycle": 0.5, "car": 0.5, "motorcycle": 0.5, "bus": 0.5,
+                                   "truck": 0.5}
     assert settings.blurred_labels == {"face"}
+    assert settings.privacy_faces
+    assert settings.privacy_model_dir == Path("/opt/smartcam/models/blazeface-short-range")
+    assert (settings.ignore_zones, settings.zones, settings.privacy_masks) == ("", "", "")
     assert (settings.jpeg_quality, settings.jpeg_max_size, settings.baseline_every_n) == (85, 0, 0)
     assert settings.frames_endpoint == "tcp://capture:5555"
     assert settings.events_endpoint == "tcp://uploader:5556"

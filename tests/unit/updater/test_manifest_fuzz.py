@@ -9,8 +9,8 @@ from smartcam.updater.models.errors import ManifestInvalid
 from smartcam.updater.models.remote import parse_manifest
 
 URL = "https://models.example.com/devrelease/manifest.json"
-KEYS = ("name", "sha256", "size_bytes", "model_file", "url", "decoder", "input", "labels", "thresholds",
-        "decoder_options")
+KEYS = ("name", "sha256", "size_bytes", "model_file", "url", "decoder", "input", "labels", "labels_from",
+        "thresholds", "decoder_options")
 VALID = {"name": "blazeface", "sha256": "ab" * 32, "size_bytes": 1000, "model_file": "model.tflite",
          "url": "model.tflite", "decoder": "blazeface", "input": {}, "labels": [{"name": "face"}], "thresholds": {}}
 values = (st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=80)

@@ -11,7 +11,11 @@ ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 # ISO-8601 in UTC with a Z suffix and millisecond precision (`smartcam.common.wire.format_time`).
 TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
 CONTENT_TYPE_PATTERN = r"^[A-Za-z0-9.+-]{1,64}/[A-Za-z0-9.+-]{1,64}$"
+# Zone names (infer's SMARTCAM_ZONES) reach JSON, logs and the demo sink's captions.
+ZONE_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+MAX_ZONES = 32
 
+ZoneName = Annotated[str, Field(pattern=ZONE_PATTERN, description="1-64 characters from A-Z a-z 0-9 . _ : -")]
 SmartcamId = Annotated[str, Field(pattern=ID_PATTERN, description="1-128 characters from A-Z a-z 0-9 . _ : -")]
 UtcTime = Annotated[str, Field(pattern=TIME_PATTERN, description="ISO-8601 UTC, millisecond precision, Z suffix")]
 Fraction = Annotated[float, Field(allow_inf_nan=False)]
@@ -42,3 +46,7 @@ class Detection(Part):
     score: Fraction
     box: tuple[Fraction, Fraction, Fraction, Fraction] = Field(
         description="[x0, y0, x1, y1] normalised to 0-1 of the image")
+    # Left out when empty, so a device without named zones sends exactly what the previous release sent.
+    zones: list[ZoneName] = Field(
+        default_factory=list, max_length=MAX_ZONES, exclude_if=lambda zones: not zones,
+        description="Named zones (infer's SMARTCAM_ZONES) the object's bottom centre stands in; absent when none.")

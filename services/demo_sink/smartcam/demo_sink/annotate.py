@@ -7,12 +7,20 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-_BOX_COLOURS = {"face": (255, 64, 64)}
+_BOX_COLOURS = {"face": (255, 64, 64), "person": (255, 200, 0), "car": (0, 220, 120), "truck": (0, 220, 120),
+                "bus": (0, 220, 120), "motorcycle": (0, 220, 120), "bicycle": (0, 220, 120)}
 _DEFAULT_COLOUR = (64, 200, 255)
 
 
+def caption(detection: dict[str, Any]) -> str:
+    """`label score`, plus `@ zone, zone` for the named zones the object stands in."""
+    text = f"{detection['label']} {detection['score']:.2f}"
+    zones = detection.get("zones") or []
+    return f"{text} @ {', '.join(zones)}" if zones else text
+
+
 def draw_detections(jpeg: bytes, detections: list[dict[str, Any]]) -> bytes:
-    """Return a JPEG with each detection's box and `label score` drawn on it."""
+    """Return a JPEG with each detection's box and caption (label, score, zones) drawn on it."""
     image = Image.open(io.BytesIO(jpeg)).convert("RGB")
     draw = ImageDraw.Draw(image)
     width, height = image.size
@@ -22,8 +30,10 @@ def draw_detections(jpeg: bytes, detections: list[dict[str, Any]]) -> bytes:
         colour = _BOX_COLOURS.get(detection["label"], _DEFAULT_COLOUR)
         rectangle = (x0 * width, y0 * height, x1 * width, y1 * height)
         draw.rectangle(rectangle, outline=colour, width=line)
-        draw.text((rectangle[0] + line, max(0, rectangle[1] - 12)), f"{detection['label']} {detection['score']:.2f}",
-                  fill=colour)
+        origin = (rectangle[0] + line, max(0, rectangle[1] - 12))
+        text = caption(detection)
+        draw.rectangle(draw.textbbox(origin, text), fill=(0, 0, 0))  # readable on any background
+        draw.text(origin, text, fill=colour)
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=90)
     return out.getvalue()

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from smartcam.common.contracts.event import EventBody
 from smartcam.common.health import HealthReporter
-from smartcam.demo_sink.annotate import draw_detections
+from smartcam.demo_sink.annotate import caption, draw_detections
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -85,7 +85,7 @@ def make_handler(store: EventStore, health: HealthReporter, logger: logging.Logg
                 self._answer(HTTPStatus.BAD_REQUEST, str(error))
                 return
             created = store.save(metadata, jpeg)
-            labels = ", ".join(f"{d['label']} {d['score']:.2f}" for d in metadata["detections"]) or "none"
+            labels = ", ".join(caption(d) for d in metadata["detections"]) or "none"
             logger.info("%s event %s from %s at %s: detections [%s]%s",
                         "saved" if created else "repeated", metadata["event_id"], metadata["camera_id"],
                         metadata["captured_at"], labels, " (baseline sample)" if metadata.get("sample") else "")

@@ -17,6 +17,7 @@ from smartcam.common.wire import Detection, ModelRef
 from smartcam.infer.decoders import DECODERS, Decoder, DecoderMismatchError
 from smartcam.infer.errors import ModelError
 from smartcam.infer.manifest import MANIFEST_NAME, Manifest, RawNormalisation, load_manifest
+from smartcam.infer.model_file import embedded_labels
 from smartcam.infer.preprocess import InputWriter
 from smartcam.infer.runtime import make_interpreter
 
@@ -93,10 +94,11 @@ class Detector:
         self._label_names = list(manifest.labels)
 
     @classmethod
-    def load(cls, model_dir: Path, num_threads: int = 0) -> Detector:
+    def load(cls, model_dir: Path, num_threads: int = 0, runtime: str | None = None) -> Detector:
         """Check everything about `model_dir` and return a warmed-up detector, or raise ModelError.
 
-        `num_threads` 0 leaves the choice to the runtime (SMARTCAM_INFERENCE_THREADS).
+        `num_threads` 0 leaves the choice to the runtime (SMARTCAM_INFERENCE_THREADS); `runtime` names one
+        of runtime.RUNTIMES (None: the preferred installed one; benchmarks compare them).
         """
         manifest_path = model_dir / MANIFEST_NAME
         manifest = load_manifest(model_dir)
@@ -108,10 +110,13 @@ class Detector:
             )
         model_path = model_dir / manifest.model_file
         check_model_file(model_path, manifest, manifest_path)
-        interpreter = make_interpreter(model_path, num_threads or None)
+        if manifest.labels_from == "embedded":
+            manifest = manifest.model_copy(update={"labels": embedded_labels(model_path)})
+        interpreter = make_interpreter(model_path, num_threads or None, runtime)
         dtype = _check_input(interpreter.get_input_details(), manifest, model_path, manifest_path)
         try:
             decoder = decoder_type(manifest, interpreter.get_output_details())
+            decoder.check_model(model_path)
         except DecoderMismatchError as error:
             raise ModelError(
                 f"model file {model_path} does not fit {manifest_path}: {error}; "

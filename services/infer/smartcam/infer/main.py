@@ -18,7 +18,8 @@ from smartcam.infer.latency import FrameStats
 from smartcam.infer.model_state import ModelState
 from smartcam.infer.pixels import detection_stream, stream_as_rgb
 from smartcam.infer.policy import SelectionPolicy
-from smartcam.infer.privacy import redact_and_encode
+from smartcam.infer.privacy import encode_jpeg
+from smartcam.infer.privacy_stage import PrivacyStage, PrivacyUnavailableError
 from smartcam.infer.settings import InferSettings
 from smartcam.infer.startup import load_start_model
 from smartcam.infer.switcher import ModelSwitcher
@@ -30,27 +31,35 @@ NO_FRAMES_WARNING_S = 10.0
 class Pipeline:
     """One frame at a time; everything it holds is bounded (one frame, the unacked events)."""
 
-    def __init__(self, ctx: ServiceContext[InferSettings], detector: Detector, sender: EventSender) -> None:
+    def __init__(self, ctx: ServiceContext[InferSettings], detector: Detector, sender: EventSender,
+                 privacy: PrivacyStage) -> None:
         settings = ctx.settings
         self._ctx = ctx
         self._settings = settings
         self.detector = detector
         self._sender = sender
+        self.privacy = privacy
+        self._zones = settings.zone_rules
+        self._withheld = OncePerKind(ctx.logger, ctx.counters, "events.withheld")
         self._policy = SelectionPolicy(settings.min_scores, settings.cooldown_s, settings.baseline_every_n)
         self.stats = FrameStats()
 
     def process(self, frame: Frame) -> Event | None:
         """Run detection and the policy on one frame; return the event to send, if any."""
-        detections = self.detector.detect(stream_as_rgb(frame, detection_stream(frame)))
+        detections = self._zones.apply(self.detector.detect(stream_as_rgb(frame, detection_stream(frame))))
         decision = self._policy.decide(detections, time.monotonic())
         self._ctx.counters.inc("frames.inferred")
         self.stats.record(frame.captured_at.timestamp(), time.time())
         if not decision.emit:
             return None
         settings = self._settings
-        jpeg = redact_and_encode(stream_as_rgb(frame, frame.parts[0].name), detections, settings.blurred_labels,
-                                 quality=settings.jpeg_quality, max_size=settings.jpeg_max_size,
-                                 margin=settings.blur_margin)
+        try:
+            redacted = self.privacy.redact(self._zones.burn_masks(stream_as_rgb(frame, frame.parts[0].name)),
+                                           self.detector.labels, detections)
+        except PrivacyUnavailableError as error:
+            self._withheld.report("privacy_unavailable", f"event of frame {frame.seq} withheld: {error}")
+            return None
+        jpeg = encode_jpeg(redacted, settings.jpeg_quality, settings.jpeg_max_size)
         self._ctx.counters.inc("events.samples" if decision.sample else f"events.reason.{decision.reason}")
         return Event(event_id=uuid.uuid4().hex, camera_id=frame.camera_id, seq=frame.seq,
                      captured_at=frame.captured_at, location=frame.location, detections=list(detections),
@@ -66,7 +75,13 @@ def body(ctx: ServiceContext[InferSettings]) -> None:
     frames = LatestFrameClient(context, settings.frames_endpoint, ctx.counters, ctx.logger)
     sender = EventSender(context, settings.events_endpoint, ctx.counters, ctx.logger,
                          max_unacked=settings.max_unacked_events, ack_timeout_s=settings.ack_timeout_s)
-    pipeline = Pipeline(ctx, detector, sender)
+    privacy = PrivacyStage.load(faces=settings.privacy_faces, model_dir=settings.privacy_model_dir,
+                                blurred_labels=settings.blurred_labels, margin=settings.blur_margin,
+                                face_min_score=settings.privacy_min_score, num_threads=settings.inference_threads,
+                                logger=ctx.logger)
+    if switcher is not None:
+        switcher.privacy_covers(privacy.face_labels)
+    pipeline = Pipeline(ctx, detector, sender, privacy)
     waiting = OncePerKind(ctx.logger, ctx.counters, "infer.waiting")
     unusable = OncePerKind(ctx.logger, ctx.counters, "frames.unusable")
     last_frame_at = time.monotonic()
@@ -95,6 +110,9 @@ def body(ctx: ServiceContext[InferSettings]) -> None:
             if event is not None:
                 sender.send(event)
             model = pipeline.detector.model_ref
+            if privacy.unavailable is not None:  # frames are inferred, but nothing may be uploaded: not healthy
+                ctx.health.failing(privacy.unavailable)
+                continue
             ctx.health.working(model=model.name, model_sha256=model.sha256, unacked_events=sender.unacked,
                                **pipeline.stats.summary())
     finally:

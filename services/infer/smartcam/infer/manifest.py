@@ -97,9 +97,19 @@ class Manifest(_Strict):
     size_bytes: int | None = Field(default=None, gt=0)  # lets a truncated copy be told apart from a wrong file
     decoder: str
     input: InputSpec
-    labels: list[str] = Field(min_length=1)
+    labels: list[str] = Field(default_factory=list)
+    # "embedded": the labels are the `labels.txt` inside the .tflite (a TFLite file with metadata is also a zip).
+    labels_from: Literal["manifest", "embedded"] = "manifest"
     thresholds: Thresholds
     decoder_options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _labels_given_once(self) -> Manifest:
+        if self.labels_from == "manifest" and not self.labels:
+            raise ValueError('labels is empty: list the label of each class, or set "labels_from": "embedded"')
+        if self.labels_from == "embedded" and self.labels:
+            raise ValueError('labels and "labels_from": "embedded" both given; keep one of them')
+        return self
 
     @field_validator("model_file")
     @classmethod

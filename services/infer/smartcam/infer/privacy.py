@@ -56,6 +56,21 @@ def blur_labels(frame: npt.NDArray[np.uint8], detections: Sequence[Detection], l
     return result
 
 
+def fill_boxes(frame: npt.NDArray[np.uint8], detections: Sequence[Detection],
+               margin: float = DEFAULT_MARGIN) -> npt.NDArray[np.uint8]:
+    """A copy of `frame` with each detection's box (grown by `margin`) filled with its mean colour."""
+    if not detections:
+        return frame
+    result = frame.copy()
+    height, width = frame.shape[:2]
+    for detection in detections:
+        x0, y0, x1, y1 = pixel_box(detection.box, width, height, margin)
+        if x1 > x0 and y1 > y0:
+            region = result[y0:y1, x0:x1]
+            region[...] = region.reshape(-1, region.shape[-1]).mean(axis=0).astype(np.uint8)
+    return result
+
+
 def encode_jpeg(frame: npt.NDArray[np.uint8], quality: int, max_size: int = 0) -> bytes:
     """JPEG bytes of an HxWx3 RGB frame, downscaled first so its longer side is at most `max_size` (0 = keep)."""
     image = Image.fromarray(frame)

@@ -1,8 +1,9 @@
 """The infer service's settings (SMARTCAM_* variables), validated once at start-up.
 
 `SMARTCAM_DETECT_LABELS` lists the labels of interest with their minimum scores, `label:score`
-separated by commas (default `face:0.7`). `SMARTCAM_BLUR_LABELS` lists labels to pixelate before
-upload, separated by commas (default `face`; empty turns blurring off).
+separated by commas (default: people and traffic, for the default COCO model). `SMARTCAM_BLUR_LABELS`
+lists labels of the main model to pixelate before upload, separated by commas (default `face`; empty
+turns it off); faces are pixelated anyway by the privacy stage (`SMARTCAM_PRIVACY_FACES`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
 from smartcam.common.settings import (
     EVENTS_ENDPOINT_DESCRIPTION,
@@ -22,6 +23,10 @@ from smartcam.common.settings import (
     scope,
 )
 from smartcam.infer.privacy import DEFAULT_MARGIN
+from smartcam.infer.zones import Zones, parse_polygons
+
+# What a smart camera on a road or a path is for: people and traffic (COCO labels of the default model).
+DEFAULT_DETECT_LABELS = "person:0.5,bicycle:0.5,car:0.5,motorcycle:0.5,bus:0.5,truck:0.5"
 
 # A label is what the model's label map says ("face", "traffic light"); a score is a plain decimal.
 _LABEL_SCORE = re.compile(r"(?P<label>[\w][\w ./-]*?)\s*:\s*(?P<score>\d+(?:\.\d*)?|\.\d+)")
@@ -51,19 +56,45 @@ def parse_label_list(text: str) -> frozenset[str]:
 class InferSettings(ModelExchangeSettings):
     """Variables are SMARTCAM_<FIELD>."""
 
-    model_dir: Path = Field(Path("/opt/smartcam/models/blazeface-short-range"),
-                            description="Folder with `manifest.json` and the built-in model file.")
+    model_dir: Path = Field(Path("/opt/smartcam/models/efficientdet-lite0-coco"),
+                            description="Main detector: folder with `manifest.json` and the model file (default: the "
+                                        "COCO object detector; `/opt/smartcam/models/blazeface-short-range` is the "
+                                        "face model).")
     inference_threads: int = Field(0, ge=0, le=16, description="Interpreter threads; `0` = the runtime's default.")
-    detect_labels: str = Field("face:0.7", description="Labels of interest with minimum scores, `label:score,...`.")
+    detect_labels: str = Field(DEFAULT_DETECT_LABELS,
+                               description="Labels of interest with minimum scores, `label:score,...` (the face "
+                                           "model's label is `face`).")
     cooldown_s: float = Field(30.0, ge=0.0, le=86400.0,
                               description="Per label: no repeat event within this time unless more objects of "
                                           "that label appear.")
     baseline_every_n: int = Field(0, ge=0, description="Also upload every Nth frame as a baseline sample "
                                                        "(`sample: true`); `0` = off.")
-    blur_labels: str = Field("face", description="Labels pixelated before the JPEG leaves the device, "
-                                                 "comma-separated; empty = off.")
+    blur_labels: str = Field("face", description="Labels of the main model pixelated before the JPEG leaves the "
+                                                 "device (e.g. `person` for a privacy-strict site), comma-separated; "
+                                                 "empty = off (faces are pixelated anyway, SMARTCAM_PRIVACY_FACES).")
     blur_margin: float = Field(DEFAULT_MARGIN, ge=0.0, le=2.0,
                                description="Margin around blurred boxes, as a fraction of the box per side.")
+    privacy_faces: bool = Field(
+        True, description="Pixelate faces in every uploaded JPEG whatever the main model is: when it does not detect "
+                          "faces itself, the face model in SMARTCAM_PRIVACY_MODEL_DIR runs on each frame about to be "
+                          "uploaded.")
+    privacy_model_dir: Path = Field(
+        Path("/opt/smartcam/models/blazeface-short-range"),
+        description="Face model of the privacy stage (folder with `manifest.json`); if it does not load, infer "
+                    "uploads no image at all rather than unblurred ones.")
+    privacy_min_score: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="Faces the privacy stage's face model finds at or above this score are pixelated (lower blurs "
+                    "more; the face model reports nothing under its manifest's score threshold).")
+    ignore_zones: str = Field(
+        "", description="Polygons where detections are dropped (by the bottom centre of the box): `x,y x,y x,y` in "
+                        "0-1 of the image, polygons separated by `;`; empty = none.")
+    zones: str = Field(
+        "", description="Named zones carried in each detection (`zones: [...]`) the object stands in: "
+                        "`name=x,y x,y x,y; name2=...` in 0-1 of the image; empty = none.")
+    privacy_masks: str = Field(
+        "", description="Polygons filled black in every uploaded JPEG before encoding, `x,y x,y x,y` in 0-1 of the "
+                        "image, separated by `;`; empty = none.")
     jpeg_quality: int = Field(85, ge=1, le=95, description="JPEG quality of uploaded images, 1 to 95.")
     jpeg_max_size: int = Field(0, ge=0, le=16384, description="Longest side of uploaded JPEGs in pixels; "
                                                               "`0` = full size.")
@@ -90,16 +121,26 @@ class InferSettings(ModelExchangeSettings):
 
     _min_scores: dict[str, float] = PrivateAttr()
     _blurred_labels: frozenset[str] = PrivateAttr()
+    _zone_rules: Zones = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
-        """Parse the label lists once; the validator below already proved `detect_labels` parses."""
+        """Parse the label lists and polygons once; the validators below already proved they parse."""
         self._min_scores = parse_label_scores(self.detect_labels)
         self._blurred_labels = parse_label_list(self.blur_labels)
+        self._zone_rules = Zones(ignore=parse_polygons(self.ignore_zones, "SMARTCAM_IGNORE_ZONES", named=False),
+                                 named=parse_polygons(self.zones, "SMARTCAM_ZONES", named=True),
+                                 masks=parse_polygons(self.privacy_masks, "SMARTCAM_PRIVACY_MASKS", named=False))
 
     @field_validator("detect_labels")
     @classmethod
     def _label_scores(cls, value: str) -> str:
         parse_label_scores(value)
+        return value
+
+    @field_validator("ignore_zones", "zones", "privacy_masks")
+    @classmethod
+    def _polygons(cls, value: str, info: ValidationInfo) -> str:
+        parse_polygons(value, f"SMARTCAM_{str(info.field_name).upper()}", named=info.field_name == "zones")
         return value
 
     @field_validator("jpeg_max_size")
@@ -113,6 +154,11 @@ class InferSettings(ModelExchangeSettings):
     def min_scores(self) -> dict[str, float]:
         """Labels of interest and their minimum scores, parsed from `detect_labels`."""
         return dict(self._min_scores)
+
+    @property
+    def zone_rules(self) -> Zones:
+        """Ignore zones, named zones and privacy masks, parsed from their settings."""
+        return self._zone_rules
 
     @property
     def blurred_labels(self) -> frozenset[str]:

@@ -38,6 +38,11 @@ class ModelSwitcher:
         self._trial: tuple[Candidate, Future[tuple[Detector, str]]] | None = None
         self._recent = RecentFrames(settings.trial_frames)
         self._next_check = 0.0
+        self._privacy_labels: frozenset[str] = frozenset()
+
+    def privacy_covers(self, labels: frozenset[str]) -> None:
+        """Labels the privacy stage blurs whatever the main model is: a candidate need not detect them."""
+        self._privacy_labels = labels
 
     def poll(self, frame: Frame | None) -> Detector | None:
         """A new detector when a candidate passed its trial: the caller uses it from its current frame on."""
@@ -61,7 +66,8 @@ class ModelSwitcher:
         self._logger.info("trying model %s (sha256 %s…) from %s while %s keeps serving", candidate.name,
                           candidate.sha256[:12], candidate.model_dir, serving.name)
         settings = self._settings
-        rules = TrialRules(settings.min_scores, settings.blurred_labels, settings.trial_max_detections,
+        rules = TrialRules(settings.min_scores, settings.blurred_labels - self._privacy_labels,
+                           settings.trial_max_detections,
                            settings.trial_min_recall, settings.inference_threads)
         future = self._worker.submit(run_trial, candidate, self._serving, self._recent.snapshot(), rules)
         self._trial = (candidate, future)

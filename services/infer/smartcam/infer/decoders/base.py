@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -63,6 +64,9 @@ class Decoder(ABC):
     @abstractmethod
     def _bind_outputs(self, output_details: Sequence[dict[str, Any]]) -> None:
         """Find this decoder's tensors among the model outputs, or raise DecoderMismatchError saying what differs."""
+
+    def check_model(self, model_path: Path) -> None:  # noqa: B027 - most decoders have nothing to check
+        """Check what the model file itself says (metadata) against the manifest; DecoderMismatchError if it differs."""
 
     @abstractmethod
     def decode(self, get_tensor: TensorGetter, max_detections: int) -> RawDetections:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from smartcam.updater.models.errors import ManifestInvalid, ManifestUnavailable
 from smartcam.updater.models.http import DeadlineExceeded, Heartbeat, TooLarge, fetch_capped
@@ -45,9 +45,20 @@ class RemoteModel(BaseModel):
     url: str = Field(pattern=URL_CHARS)
     decoder: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
     input: dict[str, Any]
-    labels: list[Label] = Field(min_length=1, max_length=1000)
+    labels: list[Label] = Field(default_factory=list, max_length=1000)
+    # "embedded": the labels are the labels.txt inside the .tflite (infer checks it). Left out of what is
+    # dumped when it is the default, so a manifest without it keeps its digest and its local manifest.
+    labels_from: Literal["manifest", "embedded"] = Field("manifest", exclude_if=lambda value: value == "manifest")
     thresholds: dict[str, Any]
     decoder_options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _labels_given_once(self) -> RemoteModel:
+        if self.labels_from == "manifest" and not self.labels:
+            raise ValueError('labels is empty: list the label of each class, or set "labels_from": "embedded"')
+        if self.labels_from == "embedded" and self.labels:
+            raise ValueError('labels and "labels_from": "embedded" both given; keep one of them')
+        return self
 
     def local_manifest(self) -> dict[str, Any]:
         """The manifest infer reads: everything published except the download location."""
