@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -79,3 +80,19 @@ class Decoder(ABC):
 def describe_outputs(output_details: Sequence[dict[str, Any]]) -> str:
     """A short `name[shape]` list, for error messages."""
     return ", ".join(f"{d['name']}{list(d['shape'])}" for d in output_details)
+
+
+def logit(probability: float) -> float:
+    """The raw score a sigmoid turns into `probability`: thresholds compared before the sigmoid is applied."""
+    probability = min(max(probability, 1e-7), 1 - 1e-7)
+    return math.log(probability / (1 - probability))
+
+
+def grid_centres(width: int, height: int, stride: int, offset: float) -> tuple[int, int, npt.NDArray[np.float64]]:
+    """Rows, columns and cell centres (rows * cols, 2) as normalised x, y, row by row, of a feature map
+    with this stride: the grid both anchor families (SSD and BlazeFace) place their anchors on."""
+    rows, cols = math.ceil(height / stride), math.ceil(width / stride)
+    ys = (np.arange(rows) + offset) / rows
+    xs = (np.arange(cols) + offset) / cols
+    grid_y, grid_x = np.meshgrid(ys, xs, indexing="ij")
+    return rows, cols, np.stack([grid_x.ravel(), grid_y.ravel()], axis=1)

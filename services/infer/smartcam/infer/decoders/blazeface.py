@@ -8,7 +8,6 @@ MediaPipe does for faces) merges the many anchors that fire on one face.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -23,6 +22,8 @@ from smartcam.infer.decoders.base import (
     RawDetections,
     TensorGetter,
     describe_outputs,
+    grid_centres,
+    logit,
 )
 from smartcam.infer.decoders.nms import non_max_suppression
 
@@ -49,7 +50,7 @@ def generate_anchors(options: BlazeFaceOptions, width: int, height: int) -> npt.
     layer (twice with an interpolated scale).
     """
     per_layer = 1 + (1 if options.interpolated_scale_aspect_ratio > 0 else 0)
-    groups: list[npt.NDArray[np.float32]] = []
+    groups: list[npt.NDArray[np.float64]] = []
     layer = 0
     strides = options.strides
     while layer < len(strides):
@@ -57,19 +58,10 @@ def generate_anchors(options: BlazeFaceOptions, width: int, height: int) -> npt.
         same = layer
         while same < len(strides) and strides[same] == stride:
             same += 1
-        rows, cols = math.ceil(height / stride), math.ceil(width / stride)
-        ys = (np.arange(rows, dtype=np.float32) + options.anchor_offset) / rows
-        xs = (np.arange(cols, dtype=np.float32) + options.anchor_offset) / cols
-        grid_y, grid_x = np.meshgrid(ys, xs, indexing="ij")
-        centres = np.stack([grid_x.ravel(), grid_y.ravel()], axis=1)
+        _, _, centres = grid_centres(width, height, stride, options.anchor_offset)
         groups.append(np.repeat(centres, per_layer * (same - layer), axis=0))
         layer = same
     return np.concatenate(groups).astype(np.float32)
-
-
-def _logit(probability: float) -> float:
-    probability = min(max(probability, 1e-7), 1 - 1e-7)
-    return math.log(probability / (1 - probability))
 
 
 class BlazeFaceDecoder(Decoder):
@@ -100,7 +92,7 @@ class BlazeFaceDecoder(Decoder):
         self._scores_index = scores[0]["index"]
         self._boxes_index = boxes[0]["index"]
         self._scale = np.array([size.width, size.height, size.width, size.height], np.float32)
-        self._logit_threshold = _logit(self.manifest.thresholds.score)
+        self._logit_threshold = logit(self.manifest.thresholds.score)
 
     def decode(self, get_tensor: TensorGetter, max_detections: int) -> RawDetections:
         logits = get_tensor(self._scores_index)[0]

@@ -27,6 +27,8 @@ from smartcam.infer.decoders.base import (
     RawDetections,
     TensorGetter,
     describe_outputs,
+    grid_centres,
+    logit,
 )
 from smartcam.infer.decoders.nms import non_max_suppression
 from smartcam.infer.model_file import metadata_anchors
@@ -82,11 +84,8 @@ def generate_anchors(options: MultiLevelAnchors, width: int, height: int) -> npt
     levels: list[npt.NDArray[np.float64]] = []
     for level in range(options.min_level, options.max_level + 1):
         stride = 2 ** level
-        rows, cols = math.ceil(height / stride), math.ceil(width / stride)
-        ys = (np.arange(rows) + options.anchor_offset) / rows
-        xs = (np.arange(cols) + options.anchor_offset) / cols
-        grid_y, grid_x = np.meshgrid(ys, xs, indexing="ij")
-        centres = np.repeat(np.stack([grid_x.ravel(), grid_y.ravel()], axis=1), len(sizes), axis=0)
+        rows, cols, cells = grid_centres(width, height, stride, options.anchor_offset)
+        centres = np.repeat(cells, len(sizes), axis=0)
         extents = np.tile(sizes / np.array([cols, rows]), (rows * cols, 1))
         levels.append(np.concatenate([centres, extents], axis=1))
     return np.concatenate(levels).astype(np.float32)
@@ -136,8 +135,7 @@ class SsdAnchorsDecoder(Decoder):
         self._scores_index = scores["index"]
         threshold = self.manifest.thresholds.score
         if self.options.scores == "logit":
-            clipped = min(max(threshold, 1e-7), 1 - 1e-7)
-            threshold = math.log(clipped / (1 - clipped))
+            threshold = logit(threshold)
         self._threshold = threshold
 
     def check_model(self, model_path: Path) -> None:
