@@ -63,6 +63,9 @@ def test_duplicate_and_empty_label_lists_are_refused(monkeypatch):
     ("jpeg_quality", "0"), ("jpeg_quality", "100"), ("jpeg_max_size", "-1"), ("jpeg_max_size", "32"),
     ("cooldown_s", "-5"), ("baseline_every_n", "-1"), ("max_unacked_events", "0"), ("ack_timeout_s", "0"),
     ("frames_endpoint", "capture:5555"), ("events_endpoint", "tcp://"), ("jpeg_quality", "high"),
+    ("camera_health_after_s", "-1"), ("camera_health_reference_s", "0"), ("camera_health_dark_below", "1.5"),
+    ("camera_health_blur_ratio", "-0.1"), ("camera_health_scene_min_correlation", "2"),
+    ("camera_health_after_s", "soon"),
 ])
 def test_out_of_range_values_name_the_variable(monkeypatch, name, value):
     message = _error(monkeypatch, **{name: value})

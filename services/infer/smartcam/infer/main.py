@@ -12,7 +12,8 @@ from smartcam.common.events import EventSender
 from smartcam.common.frames import LatestFrameClient
 from smartcam.common.logs import OncePerKind
 from smartcam.common.service import ServiceContext, run_service
-from smartcam.common.wire import Event, Frame
+from smartcam.common.wire import Detection, Event, Frame
+from smartcam.infer.camera_health import CameraHealth
 from smartcam.infer.detector import Detector
 from smartcam.infer.latency import FrameStats
 from smartcam.infer.model_state import ModelState
@@ -43,15 +44,38 @@ class Pipeline:
         self._withheld = OncePerKind(ctx.logger, ctx.counters, "events.withheld")
         self._policy = SelectionPolicy(settings.min_scores, settings.cooldown_s, settings.baseline_every_n)
         self.stats = FrameStats()
+        self.camera_health = None if settings.camera_health_after_s == 0 else CameraHealth(
+            after_s=settings.camera_health_after_s, reference_s=settings.camera_health_reference_s,
+            dark_below=settings.camera_health_dark_below, blur_ratio=settings.camera_health_blur_ratio,
+            scene_min_correlation=settings.camera_health_scene_min_correlation)
 
-    def process(self, frame: Frame) -> Event | None:
-        """Run detection and the policy on one frame; return the event to send, if any."""
-        detections = self._zones.apply(self.detector.detect(stream_as_rgb(frame, detection_stream(frame))))
-        decision = self._policy.decide(detections, time.monotonic())
+    def process(self, frame: Frame, now: float | None = None) -> list[Event]:
+        """Run detection, the policy and camera health on one frame (seen at monotonic `now`); the events to send."""
+        now = time.monotonic() if now is None else now
+        pixels = stream_as_rgb(frame, detection_stream(frame))
+        detections = self._zones.apply(self.detector.detect(pixels))
+        decision = self._policy.decide(detections, now)
         self._ctx.counters.inc("frames.inferred")
         self.stats.record(frame.captured_at.timestamp(), time.time())
-        if not decision.emit:
-            return None
+        events = []
+        if decision.emit and (event := self._event(frame, list(detections), decision.sample)) is not None:
+            self._ctx.counters.inc("events.samples" if decision.sample else f"events.reason.{decision.reason}")
+            events.append(event)
+        for change in self.camera_health.observe(pixels, now) if self.camera_health is not None else []:
+            self._ctx.logger.warning("camera health: %s %s", change.condition,
+                                     "cleared" if change.cleared else "raised")
+            health = Detection(label=change.label, score=1.0, box=(0.0, 0.0, 1.0, 1.0))
+            if (event := self._event(frame, [health], sample=False)) is not None:
+                self._ctx.counters.inc(f"events.camera_health.{change.label.split(':', 1)[1]}")
+                events.append(event)
+        return events
+
+    def camera_health_summary(self) -> list[str] | None:
+        """The camera conditions raised and not cleared, for the health file; None when camera health is off."""
+        return None if self.camera_health is None else self.camera_health.active
+
+    def _event(self, frame: Frame, detections: list[Detection], sample: bool) -> Event | None:
+        """The event for this frame, its JPEG through the privacy stage; None when privacy cannot be applied."""
         settings = self._settings
         try:
             redacted = self.privacy.redact(self._zones.burn_masks(stream_as_rgb(frame, frame.parts[0].name)),
@@ -60,10 +84,9 @@ class Pipeline:
             self._withheld.report("privacy_unavailable", f"event of frame {frame.seq} withheld: {error}")
             return None
         jpeg = encode_jpeg(redacted, settings.jpeg_quality, settings.jpeg_max_size)
-        self._ctx.counters.inc("events.samples" if decision.sample else f"events.reason.{decision.reason}")
         return Event(event_id=uuid.uuid4().hex, camera_id=frame.camera_id, seq=frame.seq,
-                     captured_at=frame.captured_at, location=frame.location, detections=list(detections),
-                     model=self.detector.model_ref, sample=decision.sample, image=jpeg)
+                     captured_at=frame.captured_at, location=frame.location, detections=detections,
+                     model=self.detector.model_ref, sample=sample, image=jpeg)
 
 
 def body(ctx: ServiceContext[InferSettings]) -> None:
@@ -103,18 +126,18 @@ def body(ctx: ServiceContext[InferSettings]) -> None:
             waiting.forget("no_frames")
             last_frame_at = time.monotonic()
             try:
-                event = pipeline.process(frame)
+                events = pipeline.process(frame)
             except ValueError as error:  # a frame the detector cannot take; the next one may be fine
                 unusable.report(type(error).__name__, f"skipped frame {frame.seq}: {error}")
                 continue
-            if event is not None:
+            for event in events:
                 sender.send(event)
             model = pipeline.detector.model_ref
             if privacy.unavailable is not None:  # frames are inferred, but nothing may be uploaded: not healthy
                 ctx.health.failing(privacy.unavailable)
                 continue
             ctx.health.working(model=model.name, model_sha256=model.sha256, unacked_events=sender.unacked,
-                               **pipeline.stats.summary())
+                               camera_health=pipeline.camera_health_summary(), **pipeline.stats.summary())
     finally:
         if switcher is not None:
             switcher.close()

@@ -1,0 +1,179 @@
+"""Camera health: is the camera still seeing anything useful? Cheap statistics on a sample of frames.
+
+Once per `interval_s` (not per frame: the hot path stays as fast as it was) the frame infer already
+decoded is shrunk to a small grey image (`SIDE` pixels wide) and measured:
+
+- *dark*: mean brightness under `dark_below` (0-1): lens covered, light gone.
+- *frozen*: the mean absolute change from the previous sample is under `FROZEN_CHANGE` grey levels.
+  A live sensor always has some noise; a frame repeated bit for bit has none.
+- *blurred*: sharpness (variance of the Laplacian) under `blur_ratio` times the reference's: fog,
+  dirt, lost focus.
+- *scene_changed*: the correlation of the (brightness-normalised) image with the reference is under
+  `scene_min_correlation`: the camera was moved.
+
+The reference is the average of the samples of the first `reference_s` of healthy operation. A dark
+image is only *dark* (a covered lens is blurred and a different scene too, which says nothing more).
+A condition must hold for `after_s` before it is raised, and be gone for `after_s` before it is
+cleared, so a car's headlights or a passing truck raise nothing and a condition raises once, not per
+frame. `observe` returns the changes; the caller turns each one into one `camera_health` event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+CONDITIONS = ("dark", "frozen", "blurred", "scene_changed")
+SIDE = 160  # pixels wide of the grey image measured: enough for focus, cheap (a few hundred µs)
+SCENE_SIDE = 32  # pixels wide of the image compared with the reference: layout, not detail or noise
+FROZEN_CHANGE = 0.05  # grey levels (0-255); sensor noise alone is well above this
+EVENT_LABEL_PREFIX = "camera_health:"
+
+
+@dataclass(frozen=True)
+class Measures:
+    brightness: float  # 0-1
+    sharpness: float  # variance of the Laplacian, grey levels²
+    change: float | None  # mean absolute change from the previous sample, grey levels; None for the first
+    correlation: float | None  # with the reference scene, -1..1; None before the reference is kept
+
+
+@dataclass(frozen=True)
+class Change:
+    """One condition raised (`cleared=False`) or cleared, for one `camera_health` event."""
+
+    condition: str
+    cleared: bool
+
+    @property
+    def label(self) -> str:
+        """The event's detection label: `camera_health:dark`, `camera_health:dark_cleared`."""
+        return f"{EVENT_LABEL_PREFIX}{self.condition}{'_cleared' if self.cleared else ''}"
+
+
+@dataclass
+class _Track:
+    seen_since: float | None = None  # start of the current run of samples showing the condition
+    gone_since: float | None = None  # start of the current run of samples without it
+    active: bool = False
+
+
+def grey(pixels: npt.NDArray[np.uint8], width: int) -> npt.NDArray[np.float64]:
+    """The frame as a small grey float image `width` pixels wide (aspect kept)."""
+    image = Image.fromarray(pixels).convert("L")
+    height = max(1, round(image.height * width / image.width))
+    return np.asarray(image.resize((width, height), Image.Resampling.BOX), dtype=np.float64)
+
+
+def laplacian_variance(image: npt.NDArray[np.float64]) -> float:
+    """Sharpness: the variance of the 4-neighbour Laplacian (edges make it large, blur makes it small)."""
+    lap = (image[1:-1, :-2] + image[1:-1, 2:] + image[:-2, 1:-1] + image[2:, 1:-1] - 4 * image[1:-1, 1:-1])
+    return float(lap.var())
+
+
+def _correlation(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    norm = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / norm) if norm > 0 else 0.0
+
+
+class CameraHealth:
+    """Keeps the reference, the previous sample and each condition's persistence; time is given by the caller."""
+
+    def __init__(self, *, after_s: float, dark_below: float, blur_ratio: float, scene_min_correlation: float,
+                 reference_s: float | None = None, interval_s: float = 1.0) -> None:
+        self._after_s = after_s
+        self._dark_below = dark_below
+        self._blur_ratio = blur_ratio
+        self._scene_min_correlation = scene_min_correlation
+        self._reference_s = after_s if reference_s is None else reference_s
+        self._interval_s = interval_s
+        self._last_sample_at: float | None = None
+        self._previous: npt.NDArray[np.float64] | None = None
+        self._reference_started: float | None = None
+        self._reference_sum: npt.NDArray[np.float64] | None = None
+        self._reference_sharpness: list[float] = []
+        self._reference: npt.NDArray[np.float64] | None = None
+        self._sharpness_ref: float | None = None
+        self._tracks = {condition: _Track() for condition in CONDITIONS}
+        self.last: Measures | None = None
+
+    @property
+    def active(self) -> list[str]:
+        """The conditions raised and not yet cleared, for infer's health file."""
+        return [condition for condition, track in self._tracks.items() if track.active]
+
+    @property
+    def has_reference(self) -> bool:
+        return self._reference is not None
+
+    def due(self, now: float) -> bool:
+        """Whether a frame seen at monotonic `now` should be measured (one per `interval_s`)."""
+        return self._last_sample_at is None or now - self._last_sample_at >= self._interval_s
+
+    def observe(self, pixels: npt.NDArray[np.uint8], now: float) -> list[Change]:
+        """Measure one frame (HxWx3 RGB) if one is due at monotonic `now`; the conditions raised or cleared."""
+        if not self.due(now):
+            return []
+        self._last_sample_at = now
+        image = grey(pixels, SIDE)
+        small = grey(pixels, SCENE_SIDE)
+        change = None if self._previous is None or self._previous.shape != image.shape else \
+            float(np.abs(image - self._previous).mean())
+        self._previous = image
+        sharpness = laplacian_variance(image)
+        correlation = None if self._reference is None or self._reference.shape != small.shape else \
+            _correlation(small, self._reference)
+        self.last = Measures(float(image.mean()) / 255.0, sharpness, change, correlation)
+        seen = self._conditions(self.last)
+        if not seen:
+            self._learn(small, sharpness, now)
+        elif self._reference is None:  # the reference period must be healthy throughout: start it again
+            self._reference_sum, self._reference_sharpness = None, []
+        return [done for condition in CONDITIONS
+                if (done := self._persist(condition, condition in seen, now)) is not None]
+
+    def _conditions(self, measures: Measures) -> set[str]:
+        if measures.brightness < self._dark_below:
+            return {"dark"}
+        seen = set()
+        if measures.change is not None and measures.change < FROZEN_CHANGE:
+            seen.add("frozen")
+        if self._sharpness_ref is not None and measures.sharpness < self._blur_ratio * self._sharpness_ref:
+            seen.add("blurred")
+        if measures.correlation is not None and measures.correlation < self._scene_min_correlation:
+            seen.add("scene_changed")
+        return seen
+
+    def _learn(self, small: npt.NDArray[np.float64], sharpness: float, now: float) -> None:
+        """Average healthy samples into the reference until `reference_s` of healthy operation have passed."""
+        if self._reference is not None:
+            return
+        if self._reference_sum is None or self._reference_sum.shape != small.shape:
+            self._reference_sum, self._reference_sharpness, self._reference_started = small.copy(), [], now
+        else:
+            self._reference_sum += small
+        self._reference_sharpness.append(sharpness)
+        assert self._reference_started is not None
+        if now - self._reference_started >= self._reference_s:
+            self._reference = self._reference_sum / len(self._reference_sharpness)
+            self._sharpness_ref = float(np.median(self._reference_sharpness))
+
+    def _persist(self, condition: str, seen: bool, now: float) -> Change | None:
+        track = self._tracks[condition]
+        if seen:
+            track.gone_since = None
+            track.seen_since = now if track.seen_since is None else track.seen_since
+            if not track.active and now - track.seen_since >= self._after_s:
+                track.active = True
+                return Change(condition, cleared=False)
+        else:
+            track.seen_since = None
+            track.gone_since = now if track.gone_since is None else track.gone_since
+            if track.active and now - track.gone_since >= self._after_s:
+                track.active = False
+                return Change(condition, cleared=True)
+        return None
