@@ -65,7 +65,8 @@ class Pipeline:
             self._ctx.logger.warning("camera health: %s %s", change.condition,
                                      "cleared" if change.cleared else "raised")
             health = Detection(label=change.label, score=1.0, box=(0.0, 0.0, 1.0, 1.0))
-            if (event := self._event(frame, [health], sample=False)) is not None:
+            # The frame's own detections go along: the privacy stage blurs by them (faces, when the model finds faces).
+            if (event := self._event(frame, [health, *detections], sample=False)) is not None:
                 self._ctx.counters.inc(f"events.camera_health.{change.label.split(':', 1)[1]}")
                 events.append(event)
         return events
