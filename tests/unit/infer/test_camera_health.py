@@ -100,3 +100,14 @@ def test_sharpness_falls_with_blur():
     blurred = np.asarray(Image.open(PHOTOS / "rocket.jpg").convert("L").filter(ImageFilter.GaussianBlur(4)),
                          dtype=np.float64)
     assert laplacian_variance(blurred) < 0.2 * laplacian_variance(image)
+
+
+def test_a_frame_delivered_twice_is_not_a_frozen_camera():
+    still = _photo("astronaut.jpg")
+    monitor = _monitor()
+    changes = [change for second in range(30) for change in monitor.observe(still, float(second), seq=7)]
+    assert changes == []
+    assert monitor.last is not None
+    assert monitor.last.change is None  # measured once; the copies were never compared with it
+    frozen = [change for second in range(30, 60) for change in monitor.observe(still, float(second), seq=second)]
+    assert frozen == [Change("frozen", cleared=False)]  # new frame numbers, the same pixels: frozen

@@ -92,6 +92,7 @@ class CameraHealth:
         self._reference_s = after_s if reference_s is None else reference_s
         self._interval_s = interval_s
         self._last_sample_at: float | None = None
+        self._last_seq: int | None = None
         self._previous: npt.NDArray[np.float64] | None = None
         self._reference_started: float | None = None
         self._reference_sum: npt.NDArray[np.float64] | None = None
@@ -114,11 +115,14 @@ class CameraHealth:
         """Whether a frame seen at monotonic `now` should be measured (one per `interval_s`)."""
         return self._last_sample_at is None or now - self._last_sample_at >= self._interval_s
 
-    def observe(self, pixels: npt.NDArray[np.uint8], now: float) -> list[Change]:
-        """Measure one frame (HxWx3 RGB) if one is due at monotonic `now`; the conditions raised or cleared."""
-        if not self.due(now):
+    def observe(self, pixels: npt.NDArray[np.uint8], now: float, seq: int | None = None) -> list[Change]:
+        """Measure one frame (HxWx3 RGB) if one is due at monotonic `now`; the conditions raised or cleared.
+
+        `seq` is the frame's capture number: a frame delivered twice is not a frozen camera, so it is skipped.
+        """
+        if not self.due(now) or (seq is not None and seq == self._last_seq):
             return []
-        self._last_sample_at = now
+        self._last_sample_at, self._last_seq = now, seq
         image = grey(pixels, SIDE)
         small = grey(pixels, SCENE_SIDE)
         change = None if self._previous is None or self._previous.shape != image.shape else \

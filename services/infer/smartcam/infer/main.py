@@ -61,7 +61,7 @@ class Pipeline:
         if decision.emit and (event := self._event(frame, list(detections), decision.sample)) is not None:
             self._ctx.counters.inc("events.samples" if decision.sample else f"events.reason.{decision.reason}")
             events.append(event)
-        for change in self.camera_health.observe(pixels, now) if self.camera_health is not None else []:
+        for change in self.camera_health.observe(pixels, now, frame.seq) if self.camera_health is not None else []:
             self._ctx.logger.warning("camera health: %s %s", change.condition,
                                      "cleared" if change.cleared else "raised")
             health = Detection(label=change.label, score=1.0, box=(0.0, 0.0, 1.0, 1.0))
