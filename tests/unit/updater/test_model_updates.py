@@ -7,6 +7,8 @@ import hashlib
 import json
 import logging
 import threading
+import time
+from datetime import UTC, datetime
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from smartcam.infer.model_state import ModelState
 from smartcam.updater.models import ModelUpdater
 from smartcam.updater.models.store import ModelStore
 from smartcam.updater.settings import UpdaterSettings
+from smartcam.updater.state import Pending
 
 ROOT = Path(__file__).resolve().parents[3]
 BLAZEFACE_DIR = ROOT / "services/infer/models/blazeface-short-range"
@@ -290,3 +293,29 @@ def test_missing_models_volume_is_a_recorded_failure_not_a_crash(server, device,
     [record] = history.records()
     assert record.result == "failed"
     assert "not-mounted" in record.reason
+
+
+def test_outside_the_update_window_a_new_model_waits_reported_as_pending(server, device):
+    models, infer_state, history = device
+    published = server.publish("devrelease", TINY_SSD_DIR)
+    settings = UpdaterSettings(channel="devrelease", model_manifest_url=f"{server.url}/{{channel}}/manifest.json",
+                               models_dir=models, infer_state_dir=infer_state, model_min_free_mb=0,
+                               update_window="0 2 * * *", update_window_length_s=3600, model_poll_interval_s=1)
+    pending = Pending()
+    now = [datetime(2026, 1, 1, 12, 0, tzinfo=UTC).timestamp()]
+    updater = ModelUpdater(settings, history, LOGGER, Counters(), pending=pending, clock=lambda: now[0])
+    updater.step()
+    assert ModelStore(models).candidate() is None  # not downloaded
+    assert "/devrelease/model.tflite" not in server.paths
+    [waiting] = pending.items()
+    assert (waiting.kind, waiting.target, waiting.to_ref, waiting.opens_at) == (
+        "model", "tiny-ssd-fixture", published["sha256"], "2026-01-02T02:00:00Z")
+    assert history.records() == []
+
+    now[0] = datetime(2026, 1, 2, 2, 10, tzinfo=UTC).timestamp()  # the window is open
+    time.sleep(1.1)  # the next poll
+    updater.step()
+    candidate = ModelStore(models).candidate()
+    assert candidate is not None
+    assert candidate.sha256 == published["sha256"]
+    assert pending.items() == []

@@ -13,6 +13,7 @@ from smartcam.updater.plan import (
     Finish,
     HandOver,
     HoldForDisk,
+    HoldForWindow,
     Prune,
     Pull,
     RegistryError,
@@ -77,6 +78,42 @@ ROUND_STARTS = [
      [Skip("infer", "registry", "cannot check infer"), *update("capture"),
       Skip("updater", "registry", "cannot check me")]),
 ]
+
+
+OPENS = 1_800_000_000.0
+
+
+def closed(facts):
+    """The same facts outside the maintenance window, which opens next at OPENS."""
+    return replace(facts, window_open=False, window_opens_at=OPENS)
+
+
+WINDOW = [
+    ("window closed: nothing new, nothing to hold", closed(situation()), []),
+    ("window closed: a new digest is held, pending", closed(situation({"infer": NEW})),
+     [HoldForWindow("infer", NEW, OPENS)]),
+    ("window closed: every service with a new digest is held, the updater too",
+     closed(situation({"updater": NEW, "capture": NEW})),
+     [HoldForWindow("capture", NEW, OPENS), HoldForWindow("updater", NEW, OPENS)]),
+    ("window closed: a bad digest is still reported as bad, not pending",
+     closed(situation({"infer": NEW}, bad={"infer": frozenset({NEW})})),
+     [Skip("infer", "bad_digest", BAD_DETAIL, NEW)]),
+    ("window closed and too little disk: the window is what it waits for",
+     closed(situation({"infer": NEW}, free_mib=1)), [HoldForWindow("infer", NEW, OPENS)]),
+    ("window closed: registry errors are still reported",
+     closed(situation({"infer": RegistryError("cannot check infer")})),
+     [Skip("infer", "registry", "cannot check infer")]),
+    ("window open: the update starts", replace(situation({"infer": NEW}), window_open=True, window_opens_at=None),
+     update("infer")),
+    ("window closes mid-update: the update runs to its end",
+     closed(situation({"infer": NEW}, attempts={"infer": Attempt(NEW, pulled=True)})),
+     [SetAside("infer", NEW, stop=True), StartNew("infer", NEW), WaitHealthy("infer", NEW)]),
+]
+
+
+@pytest.mark.parametrize(("case", "facts", "steps"), WINDOW, ids=[c[0] for c in WINDOW])
+def test_the_maintenance_window(case, facts, steps):
+    assert plan.plan(facts) == steps
 
 
 @pytest.mark.parametrize(("case", "facts", "steps"), ROUND_STARTS, ids=[c[0] for c in ROUND_STARTS])

@@ -72,7 +72,9 @@ def test_heartbeat_reports_versions_model_queue_counts_cmds_and_update_history(m
     (updater / "state.json").write_text(json.dumps({
         "services": {"infer": {"image": "smartcam/infer:release", "digest": "sha256:aa", "version": "1.2.2",
                                "ignored": "x"}},
-        "model": {"name": "old", "sha256": "11" * 32}}))
+        "model": {"name": "old", "sha256": "11" * 32},
+        "pending": [{"kind": "service", "target": "capture", "to_ref": "sha256:bb", "reason": "waiting for the "
+                     "update window (SMARTCAM_UPDATE_WINDOW)", "opens_at": "2026-11-28T02:00:00Z"}]}))
     _, queue, heartbeat = make_heartbeat()
     queue.put(make_event(1))
     queue.put(make_event(2, sample=True))
@@ -102,6 +104,14 @@ def test_heartbeat_reports_versions_model_queue_counts_cmds_and_update_history(m
     assert document["checkout"]["head"]["commit"] == "cd" * 20
     assert "did not become healthy" in document["checkout"]["head"]["reason"]
     assert document["problems"] == []
+    assert document["pending_updates"] == [{"kind": "service", "target": "capture", "to_ref": "sha256:bb",
+                                            "reason": "waiting for the update window (SMARTCAM_UPDATE_WINDOW)",
+                                            "opens_at": "2026-11-28T02:00:00Z"}]
+    # capture's and infer's figures are not mounted to the uploader: null; the queue is the uploader's own.
+    assert document["pipeline"] == {"capture_fps": None, "infer_fps": None, "frames_dropped": None,
+                                    "unacknowledged_events": 1}
+    assert document["gps"] == {"fix_age_s": None, "speed_mps": None, "heading_deg": None, "satellites": None}
+    assert set(document["platform"]) == {"soc_temperature_c", "thermal_zone", "throttling", "clock"}
     json.dumps(document)  # it goes on the wire as JSON
 
 

@@ -15,7 +15,7 @@ from smartcam.common.contracts.checkout_status import CheckoutStatus
 from smartcam.common.contracts.cmds_status import CmdsStatus
 from smartcam.common.contracts.history import UpdateRecord
 from smartcam.common.contracts.parts import ModelIdentity, Part, SmartcamId, UtcTime
-from smartcam.common.contracts.updater_state import ServiceVersion
+from smartcam.common.contracts.updater_state import PendingUpdate, ServiceVersion
 
 
 class Uptime(Part):
@@ -52,6 +52,61 @@ class RecentError(Part):
     count: int
 
 
+class Throttling(Part):
+    """The Raspberry Pi firmware's `get_throttled` bits: `now` flags hold at this moment, `since_boot` ever did."""
+
+    raw: int = Field(description="The firmware's bit field as read (e.g. 0x50005).")
+    under_voltage: bool
+    frequency_capped: bool
+    throttled: bool
+    soft_temperature_limit: bool
+    under_voltage_since_boot: bool
+    frequency_capped_since_boot: bool
+    throttled_since_boot: bool
+    soft_temperature_limit_since_boot: bool
+
+
+class ClockState(Part):
+    """The kernel's view of the system clock (adjtimex): a Raspberry Pi has no real-time clock."""
+
+    synchronised: bool = Field(description="False while the kernel flags the clock unsynchronised (STA_UNSYNC).")
+    source: str | None = Field(description="What disciplines it, as far as the kernel tells: `ntp` (a time daemon "
+                                           "steers it), `pps`, or null when unknown.")
+    max_error_s: float | None = Field(description="The kernel's maximum error estimate, seconds.")
+
+
+class Platform(Part):
+    """The board itself; each field null where the platform does not expose it."""
+
+    soc_temperature_c: float | None = Field(default=None, description="CPU/SoC thermal zone (else the first), °C.")
+    thermal_zone: str | None = Field(default=None, description="The thermal zone read, e.g. `cpu-thermal`.")
+    throttling: Throttling | None = Field(default=None, description="Raspberry Pi firmware flags, or null.")
+    clock: ClockState | None = Field(default=None, description="Clock state, or null where adjtimex is unavailable.")
+
+
+class Pipeline(Part):
+    """The pipeline's figures; null where the uploader cannot see them.
+
+    capture's and infer's health files are on their own tmpfs, not mounted to the uploader, so their
+    frame rates and drops are null for now; `unacknowledged_events` is the uploader's own queue.
+    """
+
+    capture_fps: float | None = None
+    infer_fps: float | None = None
+    frames_dropped: int | None = None
+    unacknowledged_events: int | None = Field(default=None, description="Events stored and not yet acknowledged "
+                                                                        "by the target.")
+
+
+class Gps(Part):
+    """GPS state; null fields where the source does not say (capture's tracker is not visible to the uploader)."""
+
+    fix_age_s: float | None = None
+    speed_mps: float | None = None
+    heading_deg: float | None = None
+    satellites: int | None = None
+
+
 class Heartbeat(Document):
     type: Literal["heartbeat"] = "heartbeat"
     heartbeat_id: str = Field(description="Unique per heartbeat: hb-<camera_id>-<milliseconds since 1970>.")
@@ -70,3 +125,8 @@ class Heartbeat(Document):
     updates: list[UpdateRecord] | None = Field(description="The updater's history.json records, newest last "
                                                            "(the last 20), or null.")
     problems: list[str] = Field(description="Files above that could not be read, and why.")
+    pending_updates: list[PendingUpdate] | None = Field(default=None, description="Updates waiting for the "
+                                                        "maintenance window (the updater's state.json), or null.")
+    platform: Platform = Field(default_factory=Platform, description="SoC temperature, throttling, clock.")
+    pipeline: Pipeline = Field(default_factory=Pipeline, description="Frame rates, drops, unacknowledged events.")
+    gps: Gps = Field(default_factory=Gps, description="GPS fix age, speed, heading, satellites.")

@@ -6,11 +6,13 @@ versions (and infer's active model) from this file, rewritten atomically after e
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
 from smartcam.common.contracts.base import Document
-from smartcam.common.contracts.parts import ModelIdentity
+from smartcam.common.contracts.parts import ModelIdentity, Part
 
 
 @dataclass(frozen=True, config=ConfigDict(extra="ignore"))
@@ -22,7 +24,18 @@ class ServiceVersion:
     version: str | None = Field(default=None, description="SMARTCAM_VERSION baked into the image (git commit).")
 
 
+class PendingUpdate(Part):
+    """An update that is available but waits (for the maintenance window, SMARTCAM_UPDATE_WINDOW)."""
+
+    kind: Literal["service", "updater", "model"]
+    target: str = Field(description="The service, or the model's name.")
+    to_ref: str = Field(description="The image digest, or the model's sha256, waiting to be applied.")
+    reason: str
+    opens_at: str | None = Field(default=None, description="When the window opens next, ISO-8601 UTC.")
+
+
 class UpdaterState(Document):
     services: dict[str, ServiceVersion] = Field(default_factory=dict)
     model: ModelIdentity | None = Field(default=None, description="Infer's active model, as infer reports it.")
     updated_at: str | None = Field(default=None, description="ISO-8601 UTC.")
+    pending: list[PendingUpdate] = Field(default_factory=list, description="Updates waiting to be applied.")

@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from smartcam.common.badlist import BadDigests
+from smartcam.common.contracts.updater_state import PendingUpdate
 from smartcam.common.counters import Counters
 from smartcam.common.history import UpdateHistory
 from smartcam.common.logs import OncePerKind
@@ -29,7 +30,7 @@ from smartcam.updater.images import repo_digest, split_ref
 from smartcam.updater.plan import UPDATER, Attempt, Current, Offer, RegistryError, Situation
 from smartcam.updater.replace import Replacer, Running
 from smartcam.updater.settings import UpdaterSettings
-from smartcam.updater.state import RunningService, active_model, write_state
+from smartcam.updater.state import Pending, RunningService, active_model, iso_utc, write_state
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -40,8 +41,12 @@ MAX_STEPS = 20  # one update takes at most 8; more means the plan does not advan
 
 class Engine:
     def __init__(self, calls: DockerCalls, settings: UpdaterSettings, history: UpdateHistory,
-                 logger: logging.Logger, counters: Counters, *, heartbeat: Callable[[], None]) -> None:
+                 logger: logging.Logger, counters: Counters, *, heartbeat: Callable[[], None],
+                 pending: Pending | None = None, clock: Callable[[], float] = time.time) -> None:
         self._calls = calls
+        self._pending = pending or Pending()
+        self._services: dict[str, RunningService] = {}
+        self._clock = clock
         self._settings = settings
         self._logger = logger
         self._problems = OncePerKind(logger, counters, "updates.problem")
@@ -75,6 +80,9 @@ class Engine:
     def _poll(self) -> bool:
         running = self._find_running(recover=True)
         offered = self._offers(running)
+        window = self._settings.window
+        now = self._clock()
+        window_open = window.is_open(now)
         situation = Situation(
             services=self._settings.service_names,
             running={s: Current(s, r.digest, int(r.image.get("Size", 0))) for s, r in running.items()},
@@ -82,7 +90,8 @@ class Engine:
             bad={s: frozenset(d for d in [offered.get(s)] if isinstance(d, str) and self._bad.is_bad(r.repository, d))
                  for s, r in running.items()},
             free_disk_bytes=self._free_disk(),
-            min_free_disk_bytes=self._settings.min_free_disk_mb * 2**20)
+            min_free_disk_bytes=self._settings.min_free_disk_mb * 2**20,
+            window_open=window_open, window_opens_at=None if window_open else window.next_opening(now))
         for service in plan.order(self._settings.service_names):
             self._run(service, situation, running.get(service))
         self._write_state()
@@ -90,6 +99,7 @@ class Engine:
 
     def _run(self, service: str, situation: Situation, current: Running | None) -> None:
         """Plan, execute the first step, feed back what it found out, plan again; until the turn ends."""
+        self._pending.clear(_kind(service), service)  # held again below while the window stays closed
         attempts: dict[str, Attempt] = {}
         work = Work()  # what the executors hold for this service's steps
         steps: list[plan.Step] = []
@@ -99,7 +109,9 @@ class Engine:
             if not steps:
                 return
             step = steps[0]
-            if current is None or isinstance(step, plan.Skip | plan.HoldForDisk):
+            if isinstance(step, plan.HoldForWindow):
+                self._hold(step)
+            if current is None or isinstance(step, plan.Skip | plan.HoldForDisk | plan.HoldForWindow):
                 self._executors.report(step, current)
                 return
             attempt = attempts.get(service) or Attempt(str(now.offered[service]))
@@ -112,6 +124,18 @@ class Engine:
                 return
         self._logger.error("%s: the update plan did not end after %d steps (last: %s); stopped there, please report "
                            "this bug", service, MAX_STEPS, steps)
+
+    def _hold(self, step: plan.HoldForWindow) -> None:
+        opens_at = iso_utc(step.opens_at) if step.opens_at is not None else None
+        self._pending.hold(PendingUpdate(kind=_kind(step.service), target=step.service, to_ref=step.digest,
+                                         reason=step.reason, opens_at=opens_at))
+
+    @property
+    def window_opens_at(self) -> float | None:
+        """When the maintenance window opens next, while an image update waits for it (else None)."""
+        if not any(p.kind != "model" for p in self._pending.items()):
+            return None
+        return self._settings.window.next_opening(self._clock())
 
     def _free_disk(self) -> int:
         """The state dir is a named volume, which Docker keeps on the same filesystem as its images
@@ -175,7 +199,17 @@ class Engine:
         for service, current in self._find_running().items():
             env = dict(item.partition("=")[::2] for item in current.image["Config"].get("Env") or [])
             services[service] = RunningService(current.ref, current.digest, env.get("SMARTCAM_VERSION"))
-        write_state(self._settings.updater_dir / "state.json", services, active_model(self._settings.infer_state_dir))
+        self._services = services
+        self.write_pending()
+
+    def write_pending(self) -> None:
+        """Rewrite state.json with what the last round found running and what waits now (no Docker calls)."""
+        write_state(self._settings.updater_dir / "state.json", self._services,
+                    active_model(self._settings.infer_state_dir), self._pending.items())
+
+
+def _kind(service: str) -> Literal["service", "updater"]:
+    return "updater" if service == UPDATER else "service"
 
 
 def state_dir_ready(path: Path) -> None:

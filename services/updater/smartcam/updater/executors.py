@@ -55,6 +55,9 @@ class Executors:
     def report(self, step: plan.Step, current: Running | None) -> None:
         if isinstance(step, plan.HoldForDisk) and current is not None:
             self._fail(current, step.digest, "disk", step.reason)
+        elif isinstance(step, plan.HoldForWindow) and current is not None:
+            self._problems.report(f"window:{step.digest}", f"{current.ref}: {step.digest} is available; "
+                                  f"{step.reason}", level=logging.INFO)
         elif isinstance(step, plan.Skip) and step.cause == "registry":
             self._problems.report("registry", step.detail)
         elif isinstance(step, plan.Skip) and step.cause == "bad_digest" and current is not None:

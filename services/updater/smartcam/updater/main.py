@@ -15,6 +15,7 @@ import sys
 import time
 from typing import Protocol
 
+from smartcam.common.contracts.updater_state import PendingUpdate
 from smartcam.common.history import UpdateHistory
 from smartcam.common.logs import OncePerKind
 from smartcam.common.polling import PollSchedule
@@ -24,6 +25,7 @@ from smartcam.updater.docker_calls import DockerCalls
 from smartcam.updater.engine import Engine, state_dir_ready
 from smartcam.updater.models import ModelUpdater
 from smartcam.updater.settings import UpdaterSettings
+from smartcam.updater.state import Pending, active_model, write_state
 
 HEARTBEAT_S = 5.0  # the health file must stay fresh while the updater waits hours between polls
 
@@ -31,15 +33,18 @@ HEARTBEAT_S = 5.0  # the health file must stay fresh while the updater waits hou
 class ImagePolling:
     """Runs an image poll round whenever the channel's schedule says so."""
 
-    def __init__(self, ctx: ServiceContext[UpdaterSettings], history: UpdateHistory) -> None:
+    def __init__(self, ctx: ServiceContext[UpdaterSettings], history: UpdateHistory, pending: Pending) -> None:
         settings = ctx.settings
         self._ctx = ctx
         self._engine = Engine(DockerCalls.connect(settings.docker_host), settings, history, ctx.logger, ctx.counters,
-                              heartbeat=lambda: _heartbeat(ctx))
+                              heartbeat=lambda: _heartbeat(ctx), pending=pending)
         self._schedule = PollSchedule(settings.poll_interval, settings.poll_jitter, settings.retry_initial_s)
         self.next_poll = time.monotonic() + settings.first_poll_delay_s
         ctx.logger.info("image updates: polling %s every %.0fs (project %s)", settings.registry,
                         settings.poll_interval, self._engine.project)
+
+    def write_pending(self) -> None:
+        self._engine.write_pending()
 
     def step(self) -> None:
         if time.monotonic() < self.next_poll:
@@ -47,6 +52,9 @@ class ImagePolling:
         reached = self._engine.poll_once()
         self._ctx.counters.inc("polls.ok" if reached else "polls.failed")
         self.next_poll = time.monotonic() + (self._schedule.succeeded() if reached else self._schedule.failed())
+        opens_at = self._engine.window_opens_at
+        if opens_at is not None:  # an update waits for the window: look again as it opens
+            self.next_poll = min(self.next_poll, time.monotonic() + max(0.0, opens_at - time.time()) + 1.0)
 
 
 class Step(Protocol):
@@ -89,16 +97,28 @@ def body(ctx: ServiceContext[UpdaterSettings]) -> None:
     ctx.logger.info("smartcam %s on channel %s (camera %s)", settings.version, settings.channel, settings.camera_id)
     state_dir_ready(settings.updater_dir)
     history = UpdateHistory(settings.updater_dir / "history.json")
-    models = ModelUpdater(settings, history, ctx.logger, ctx.counters, heartbeat=lambda: _heartbeat(ctx))
+    if settings.update_window:
+        ctx.logger.info("updates start only in the window %r (UTC), open %.0fs", settings.update_window,
+                        settings.update_window_length_s)
+    pending = Pending()
+    models = ModelUpdater(settings, history, ctx.logger, ctx.counters, heartbeat=lambda: _heartbeat(ctx),
+                          pending=pending)
     if not models.enabled:
         ctx.logger.info("model updates off (SMARTCAM_MODEL_MANIFEST_URL is empty)")
-    images = ImagePolling(ctx, history) if settings.registry else None
+    images = ImagePolling(ctx, history, pending) if settings.registry else None
     if images is None:
         ctx.logger.info("image updates off (SMARTCAM_REGISTRY is empty: images are built locally)")
     loop = UpdateRound(models, images, ctx.logger, OncePerKind(ctx.logger, ctx.counters, "loop.failed"))
+    reported: list[PendingUpdate] = []
     while not ctx.stop.is_set():
         _heartbeat(ctx)
         loop.run()
+        if pending.items() != reported:  # a model update began or stopped waiting for the window
+            reported = pending.items()
+            if images is None:
+                write_state(settings.updater_dir / "state.json", {}, active_model(settings.infer_state_dir), reported)
+            else:
+                images.write_pending()
         until_poll = HEARTBEAT_S if images is None else images.next_poll - time.monotonic()
         ctx.stop.wait(max(0.0, min(HEARTBEAT_S, until_poll)))
 

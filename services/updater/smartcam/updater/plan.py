@@ -77,6 +77,8 @@ class Situation:
     free_disk_bytes: int
     min_free_disk_bytes: int  # beyond the size of the image being replaced
     attempts: Mapping[str, Attempt] = field(default_factory=dict)
+    window_open: bool = True  # inside the maintenance window (SMARTCAM_UPDATE_WINDOW), or no window
+    window_opens_at: float | None = None  # when it opens next (seconds since 1970), while closed
 
 
 # --- steps --------------------------------------------------------------------------------------
@@ -110,6 +112,19 @@ class HoldForDisk(Step):
     def reason(self) -> str:
         return (f"not pulled: only {self.free_bytes // 2**20} MiB free where images are stored, "
                 f"{self.needed_bytes // 2**20} MiB needed")
+
+
+@dataclass(frozen=True)
+class HoldForWindow(Step):
+    """Not started: outside the maintenance window; the update is pending until it opens."""
+
+    ends_turn: ClassVar[bool] = True
+    digest: str
+    opens_at: float | None
+
+    @property
+    def reason(self) -> str:
+        return "waiting for the update window (SMARTCAM_UPDATE_WINDOW)"
 
 
 @dataclass(frozen=True)
@@ -241,6 +256,8 @@ def _first_steps(service: str, current: Current, offer: str, situation: Situatio
     if offer in situation.bad.get(service, frozenset()):
         return [Skip(service, "bad_digest", f"still at {offer}, which failed here before; waiting for a newer one",
                      offer)]
+    if not situation.window_open:
+        return [HoldForWindow(service, offer, situation.window_opens_at)]
     needed = current.image_size + situation.min_free_disk_bytes
     if situation.free_disk_bytes < needed:
         return [HoldForDisk(service, offer, needed, situation.free_disk_bytes)]

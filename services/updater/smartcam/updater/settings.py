@@ -14,6 +14,7 @@ from smartcam.common.settings import (
     VersionSettings,
     scope,
 )
+from smartcam.updater.window import UpdateWindow, WindowError, check_expression
 
 MODEL_URL_SCHEMES = ("http://", "https://")
 
@@ -67,11 +68,29 @@ class UpdaterSettings(CameraSettings, ChannelSettings, VersionSettings, UpdaterS
     model_retry_rejected_s: float = Field(86400.0, ge=0.0,
                                           description="A rejected publication is tried again after this long (at "
                                                       "once when its manifest changes).")
+    update_window: str = Field("", description="When updates may start: a cron expression (UTC) for when the "
+                                               "maintenance window opens, e.g. `0 2 * * *`; empty = always. A pending "
+                                               "update waits in `state.json` (and the heartbeat).")
+    update_window_length_s: float = Field(3600.0, ge=60.0, le=7 * 86400.0,
+                                          description="How long the maintenance window stays open, seconds.")
 
     _update_order: tuple[str, ...] = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
         self._update_order = tuple(n for n in self.update_services.split(",") if n)
+
+    @field_validator("update_window")
+    @classmethod
+    def _window_matches(cls, value: str) -> str:
+        try:
+            check_expression(value)
+        except WindowError as error:
+            raise ValueError(str(error)) from None
+        return value.strip()
+
+    @property
+    def window(self) -> UpdateWindow:
+        return UpdateWindow(self.update_window, self.update_window_length_s)
 
     @field_validator("registry")
     @classmethod

@@ -22,6 +22,7 @@ from typing import Any
 from smartcam.common.contracts.heartbeat import (
     DeliveryCounts,
     Disk,
+    Pipeline,
     QueueReport,
     RecentError,
     Uptime,
@@ -34,6 +35,7 @@ from smartcam.common.contracts.updater_state import ServiceVersion
 from smartcam.common.counters import Counters
 from smartcam.common.logs import OncePerKind
 from smartcam.common.wire import format_time
+from smartcam.uploader.board import BoardReader
 from smartcam.uploader.host_files import read_host_facts
 from smartcam.uploader.outbox import OutboxMessage
 from smartcam.uploader.queue import LAST_MODEL_FACT, EventQueue
@@ -49,7 +51,7 @@ class Heartbeat:
 
     def __init__(self, settings: UploaderSettings, queue: EventQueue, errors: RecentErrors, logger: logging.Logger,
                  counters: Counters, *, clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, board: BoardReader | None = None) -> None:
         self._settings = settings
         self._queue = queue
         self._errors = errors
@@ -59,6 +61,7 @@ class Heartbeat:
         self._next_due = self._started  # the first one right away: a restart is news
         self._trouble = OncePerKind(logger, counters, "heartbeat")
         self._last_was_heartbeat = False
+        self._board = board or BoardReader(self._trouble)
 
     @property
     def interval_s(self) -> float:
@@ -115,6 +118,10 @@ class Heartbeat:
             checkout=host.checkout,
             updates=host.updates,
             problems=host.problems,
+            pending_updates=host.pending,
+            platform=self._board.read(),
+            # capture's and infer's figures (fps, drops) and capture's GPS are not mounted to the uploader: null.
+            pipeline=Pipeline(unacknowledged_events=figures.queued),
         )
         return heartbeat.model_dump(mode="json")
 

@@ -9,7 +9,8 @@ file is read with its writer's model (`smartcam.common.contracts`), from read-on
 - `<cmds_status_file>` (host cmds service, default /var/lib/smartcam/cmds/status.json): `CmdsStatus`.
 - `<checkout_dir>/status.json` (host channel follower): `CheckoutStatus`.
 - `<updater_dir>/history.json`: `UpdateHistoryDocument`; its last `HISTORY_KEPT` records are sent.
-- `<updater_dir>/state.json`: `UpdaterState`: each service's image, digest and version, and infer's model.
+- `<updater_dir>/state.json`: `UpdaterState`: each service's image, digest and version, infer's model, and
+  the updates waiting for the maintenance window.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from smartcam.common.contracts.checkout_status import CheckoutStatus, read_statu
 from smartcam.common.contracts.cmds_status import CmdsStatus
 from smartcam.common.contracts.history import UpdateHistoryDocument, UpdateRecord
 from smartcam.common.contracts.parts import ModelIdentity
-from smartcam.common.contracts.updater_state import ServiceVersion, UpdaterState
+from smartcam.common.contracts.updater_state import PendingUpdate, ServiceVersion, UpdaterState
 
 MAX_FILE_BYTES = 256 * 1024  # a heartbeat must stay small on a 2G link
 HISTORY_KEPT = 20
@@ -39,6 +40,7 @@ class HostFacts:
     updates: list[UpdateRecord] | None = None
     services: dict[str, ServiceVersion] = field(default_factory=dict)
     model: ModelIdentity | None = None
+    pending: list[PendingUpdate] | None = None
     problems: list[str] = field(default_factory=list)
 
 
@@ -64,4 +66,5 @@ def read_host_facts(cmds_status_file: Path, updater_dir: Path, checkout_dir: Pat
     if state is not None:
         facts.services = dict(state.services)
         facts.model = state.model
+        facts.pending = list(state.pending)
     return facts

@@ -14,6 +14,7 @@ import requests
 
 from smartcam.common.contracts.base import DocumentVersionError
 from smartcam.common.contracts.model_exchange import Candidate
+from smartcam.common.contracts.updater_state import PendingUpdate
 from smartcam.common.counters import Counters
 from smartcam.common.history import UpdateHistory, UpdateRecord, UpdateResult
 from smartcam.common.http_deadline import bounded_session
@@ -24,6 +25,7 @@ from smartcam.updater.models.rejections import Rejections
 from smartcam.updater.models.remote import RemoteModel, fetch_remote_model
 from smartcam.updater.models.store import ModelStore
 from smartcam.updater.settings import UpdaterSettings
+from smartcam.updater.state import Pending, iso_utc
 
 
 class ModelUpdater:
@@ -31,8 +33,11 @@ class ModelUpdater:
 
     def __init__(self, settings: UpdaterSettings, history: UpdateHistory, logger: logging.Logger,
                  counters: Counters, *, session: requests.Session | None = None,
-                 heartbeat: Callable[[], None] | None = None) -> None:
+                 heartbeat: Callable[[], None] | None = None, pending: Pending | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self._settings = settings
+        self._pending = pending or Pending()
+        self._clock = clock
         self._url = settings.channel_model_manifest_url
         self._history = history
         self._logger = logger
@@ -94,13 +99,32 @@ class ModelUpdater:
         for kind in ("manifest", "manifest_deadline", "manifest_invalid", "manifest_too_large"):
             self._problems.forget(kind)  # a new outage or bad manifest is logged again
         if model.sha256 == report.active_sha256:
+            self._pending.clear("model")
             return
         if self._rejections.blocks(model.digest):
             self._problems.report(f"rejected_{model.digest}", f"model {model.name} (sha256 {model.sha256}) was "
                                   "rejected; it is tried again when its manifest changes or after "
                                   "SMARTCAM_MODEL_RETRY_REJECTED_S", logging.INFO)
             return
+        if self._held_for_window(model):
+            return
         self._update(model, report.active_sha256)
+
+    def _held_for_window(self, model: RemoteModel) -> bool:
+        """Outside the maintenance window the model waits (reported as pending); the next poll is at its opening."""
+        window, now = self._settings.window, self._clock()
+        if window.is_open(now):
+            self._pending.clear("model")
+            return False
+        opens = window.next_opening(now) or now
+        self._pending.clear("model")
+        self._pending.hold(PendingUpdate(kind="model", target=model.name, to_ref=model.sha256,
+                                         reason="waiting for the update window (SMARTCAM_UPDATE_WINDOW)",
+                                         opens_at=iso_utc(opens)))
+        self._problems.report(f"window_{model.digest}", f"model {model.name} (sha256 {model.sha256[:12]}…) is "
+                              f"available; waiting for the update window until {iso_utc(opens)}", logging.INFO)
+        self._next_poll = min(self._next_poll, time.monotonic() + max(0.0, opens - now) + 1.0)
+        return True
 
     def _update(self, model: RemoteModel, from_sha256: str | None) -> None:
         settings = self._settings
