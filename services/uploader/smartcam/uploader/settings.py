@@ -58,8 +58,8 @@ class UploaderSettings(CameraSettings, ChannelSettings, VersionSettings, Updater
                                       description="Health fails when the target, while answering, has refused one "
                                                   "queued event this many times; `0` = never.")
     backoff_base_s: float = Field(2.0, gt=0, description="First retry delay ceiling (full jitter, doubling).")
-    backoff_cap_s: float = Field(300.0, gt=0, description="Longest retry delay (a server's `Retry-After` may ask "
-                                                          "for longer, up to 1 h).")
+    backoff_cap_s: float = Field(300.0, gt=0, description="Longest retry delay (a server's `Retry-After` is waited "
+                                                          "instead, clamped to 1 s - 1 h).")
     max_in_flight: int = Field(1, ge=1, le=16, description="Parallel uploads, 1 to 16.")
     payload_format: PayloadFormat = Field(PayloadFormat.JSON,
                                           description="`json`, `multipart` or `legacy` (see The upload payload).")
