@@ -41,6 +41,7 @@ from smartcam.uploader.outcomes import (
     shown,
     unexpected,
 )
+from smartcam.uploader.pacing import Pace, wire_bytes
 from smartcam.uploader.queue import EventQueue, QueuedEvent
 from smartcam.uploader.recent import RecentErrors
 from smartcam.uploader.settings import UploaderSettings
@@ -80,6 +81,7 @@ class Deliverer:
         self._counters = counters
         self._stop = stop
         self._backoff = Backoff(settings.backoff_base_s, settings.backoff_cap_s)
+        self._pace = Pace(settings.upload_rate_bps)
         self._outages = OncePerKind(logger, counters, "delivery")
         self._queue_trouble = OncePerKind(logger, counters, "delivery.queue_error")
         self._outage_started: float | None = None
@@ -186,18 +188,27 @@ class Deliverer:
         return self._post(self._target, body, item.event_id)
 
     def _post(self, target: Target, body: payloads.RequestBody, key: str) -> Outcome:
-        """One POST under its Idempotency-Key, judged; never raises.
+        """One POST under its Idempotency-Key, paced to the upload rate, judged; never raises.
 
         Network trouble and the deadline are worth a retry; anything else (say, a header the HTTP
         library refuses) is this message's own problem, which no retry fixes.
         """
         settings = self._settings
+        try:
+            prepared = self._session.prepare_request(requests.Request(
+                "POST", target.url, data=body.content,
+                headers={"Content-Type": body.content_type, "Idempotency-Key": key}))
+        except Exception as error:
+            return self._judged(error, target)
+        if not self._pace.wait_turn(wire_bytes(prepared), self._stop):  # the deadline starts after the wait
+            return Outcome(Verdict.RETRY, f"not sent to {target.shown}: the uploader is stopping")
         with deadline(settings.attempt_deadline_s) as attempt:
             try:
-                response = self._session.post(
-                    target.url, data=body.content, allow_redirects=False, stream=True,
-                    headers={"Content-Type": body.content_type, "Idempotency-Key": key},
-                    timeout=(min(settings.connect_timeout_s, settings.attempt_deadline_s), settings.read_timeout_s))
+                sending = self._session.merge_environment_settings(prepared.url, {}, True, None, None)
+                response = self._session.send(
+                    prepared, allow_redirects=False,
+                    timeout=(min(settings.connect_timeout_s, settings.attempt_deadline_s), settings.read_timeout_s),
+                    **sending)
                 with response:  # closing a reply that was not read to its end drops the connection
                     head = _read_head(response, MAX_REPLY_BYTES, attempt)
                     if not attempt.expired:  # cut short, a reply read "to its end" may be only part of it
@@ -206,9 +217,13 @@ class Deliverer:
             except Exception as error:
                 if attempt.expired:
                     return deadline_passed(target.shown, settings.attempt_deadline_s)
-                if isinstance(error, requests.RequestException):
-                    return from_exception(error, target.shown, settings.connect_timeout_s, settings.read_timeout_s)
-                return unexpected(error)
+                return self._judged(error, target)
+
+    def _judged(self, error: Exception, target: Target) -> Outcome:
+        if isinstance(error, requests.RequestException):
+            settings = self._settings
+            return from_exception(error, target.shown, settings.connect_timeout_s, settings.read_timeout_s)
+        return unexpected(error)
 
     def _settle(self, item: QueuedEvent, outcome: Outcome | None) -> bool:
         """Record the outcome in the queue; False if the event must be retried."""
@@ -228,6 +243,8 @@ class Deliverer:
         return False
 
     def _fail(self, outcome: Outcome, retry_after_s: float | None) -> None:
+        if self._stop.is_set():  # a wait for the rate cut short by stopping: no outage, nothing to wait for
+            return
         if self._outage_started is None:
             self._outage_started = time.monotonic()
         self.last_error = outcome.detail

@@ -60,6 +60,10 @@ class UploaderSettings(CameraSettings, ChannelSettings, VersionSettings, Updater
     backoff_base_s: float = Field(2.0, gt=0, description="First retry delay ceiling (full jitter, doubling).")
     backoff_cap_s: float = Field(300.0, gt=0, description="Longest retry delay (a server's `Retry-After` is waited "
                                                           "instead, clamped to 1 s - 1 h).")
+    upload_rate_bps: int = Field(0, ge=0,
+                                 description="Most bytes per second sent on average (request line, headers and body "
+                                             "of events and heartbeats, as on the wire), so a backlog after an "
+                                             "outage does not fill a thin or metered link; `0` = unlimited.")
     max_in_flight: int = Field(1, ge=1, le=16, description="Parallel uploads, 1 to 16.")
     payload_format: PayloadFormat = Field(PayloadFormat.JSON,
                                           description="`json`, `multipart` or `legacy` (see The upload payload).")
