@@ -118,6 +118,10 @@ class EventQueue:
         with self._database.locked() as connection:
             return facts.read(connection, name)
 
+    def set_fact(self, name: str, value: str) -> None:
+        with self._database.locked() as connection:
+            facts.write(connection, name, value)
+
     # -- waiting, reading, closing ---------------------------------------------------------------
 
     def wait_for_work(self, timeout_s: float, stop: threading.Event) -> None:
