@@ -51,6 +51,23 @@ def test_heartbeats_go_while_events_are_held_back(target, start_delivery, make_e
     assert wait_until(lambda: len(target.heartbeats()) >= held_since + 2, timeout_s=8)
     assert queue.figures().delivered == 2
     assert queue.figures().queued == 2  # waiting for tomorrow, not dropped
+    report = json.loads(target.heartbeats()[-1].body)["data_budget"]
+    assert report["limit_bytes"] == int(BUDGET_MB * 1024 * 1024)
+    assert report["held_back"] == 2
+    events_sent = sum(_wire_bytes_seen(request) for request in target.event_requests())
+    assert report["used_bytes"] > events_sent  # the events and the heartbeats before this one, as on the wire
+    assert report["remaining_bytes"] == max(0, report["limit_bytes"] - report["used_bytes"])
+    assert 0 < report["renews_in_s"] <= 86400
+
+
+def test_without_a_budget_the_heartbeat_reports_the_bytes_sent_and_nothing_held(target, start_delivery, make_event,
+                                                                                 wait_until):
+    queue, _ = start_delivery(target.url, before=_backlog(make_event, 2), heartbeat=True,
+                              heartbeat_url="/heartbeat", heartbeat_interval_s=0.3)
+    assert wait_until(lambda: queue.figures().delivered == 2 and len(target.heartbeats()) >= 2)
+    report = json.loads(target.heartbeats()[-1].body)["data_budget"]
+    assert (report["limit_bytes"], report["remaining_bytes"], report["held_back"]) == (None, None, 0)
+    assert report["used_bytes"] >= sum(_wire_bytes_seen(request) for request in target.event_requests())
 
 
 def test_an_event_larger_than_the_whole_budget_is_dead_lettered_not_blocking_the_rest(target, start_delivery,

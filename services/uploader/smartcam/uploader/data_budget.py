@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from smartcam.uploader.settings import UploaderSettings
+
 SPENT_FACT = "budget_spent"  # JSON {"period": <start, epoch seconds>, "bytes": <spent in it>}
 
 
@@ -36,6 +38,11 @@ class DataBudget:
         self._clock = clock
         self._lock = threading.Lock()
         self._period, self._spent = self._load()
+        self._held_until = 0.0  # monotonic time when events held back may be tried again
+
+    @classmethod
+    def for_settings(cls, settings: UploaderSettings, store: FactStore) -> DataBudget:
+        return cls(settings.daily_budget_bytes, settings.budget_period_s, store)
 
     @property
     def limited(self) -> bool:
@@ -60,6 +67,19 @@ class DataBudget:
         with self._lock:
             self._renew()
             return self._spent
+
+    def hold(self) -> float:
+        """An event did not fit: events are held back until the period renews; returns the seconds to it."""
+        renewal_s = self.seconds_to_renewal()
+        self._held_until = time.monotonic() + renewal_s
+        return renewal_s
+
+    def held(self) -> bool:
+        """True while events are held back (set by `hold`, ends when the period renews)."""
+        return time.monotonic() < self._held_until
+
+    def seconds_held(self) -> float:
+        return max(0.0, self._held_until - time.monotonic())
 
     def seconds_to_renewal(self) -> float:
         return max(0.0, self._period_start(self._clock()) + self._period_s - self._clock())

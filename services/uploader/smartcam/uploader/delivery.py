@@ -72,7 +72,7 @@ class Deliverer:
 
     def __init__(self, queue: EventQueue, target: Target, *, settings: UploaderSettings, session: requests.Session,
                  logger: logging.Logger, counters: Counters, stop: threading.Event,
-                 heartbeat: tuple[Heartbeat, Target] | None = None) -> None:
+                 heartbeat: tuple[Heartbeat, Target] | None = None, budget: DataBudget | None = None) -> None:
         self._queue = queue
         self._target = target
         self._heartbeat = heartbeat
@@ -83,8 +83,7 @@ class Deliverer:
         self._stop = stop
         self._backoff = Backoff(settings.backoff_base_s, settings.backoff_cap_s)
         self._pace = Pace(settings.upload_rate_bps)
-        self._budget = DataBudget(settings.daily_budget_bytes, settings.budget_period_s, queue)
-        self._held_until = 0.0  # time.monotonic() when the data budget renews, while events are held back
+        self._budget = budget or DataBudget.for_settings(settings, queue)  # shared with the heartbeat, which reports it
         self._holding = OncePerKind(logger, counters, "delivery.held")
         self._outages = OncePerKind(logger, counters, "delivery")
         self._queue_trouble = OncePerKind(logger, counters, "delivery.queue_error")
@@ -128,12 +127,12 @@ class Deliverer:
         if self._heartbeat is not None:
             heartbeat, heartbeat_target = self._heartbeat
             heartbeat.store_if_due()
-            message = heartbeat.ready(events_waiting=self._queue.has_queued() and not self._held())
+            message = heartbeat.ready(events_waiting=self._queue.has_queued() and not self._budget.held())
             if message is not None:
                 self._send_heartbeat(message, heartbeat_target)
                 return
-        if self._held():  # events wait for the data budget to renew; a heartbeat that comes due still goes
-            self._stop.wait(min(IDLE_WAIT_S, self._held_until - time.monotonic()))
+        if self._budget.held():  # events wait for the data budget to renew; a heartbeat that comes due still goes
+            self._stop.wait(min(IDLE_WAIT_S, self._budget.seconds_held()))
             return
         batch = self._queue.claim(self._settings.max_in_flight)
         if not batch:
@@ -268,13 +267,9 @@ class Deliverer:
         self._queue.release(item.event_id)
         return False
 
-    def _held(self) -> bool:
-        return time.monotonic() < self._held_until
-
     def _hold(self) -> None:
         """Events wait (unclaimed) for the data budget to renew; heartbeats still go meanwhile (see `step`)."""
-        renewal_s = self._budget.seconds_to_renewal()
-        self._held_until = time.monotonic() + renewal_s
+        renewal_s = self._budget.hold()
         self._holding.report("budget", f"the data budget ({env_name('daily_budget_mb')}="
                                        f"{self._settings.daily_budget_mb:g}) is spent: events wait {renewal_s:.0f}s "
                                        "for it to renew (nothing is dropped; heartbeats still go)", logging.INFO)
