@@ -120,3 +120,22 @@ def test_malformed_or_contradictory_budget_settings_name_the_setting(make_settin
         monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=named):
         make_settings()
+
+
+def _samples_then_detections(make_event):
+    def store(queue):  # two baseline samples captured before two detections
+        for n, sample in [(0, True), (1, True), (2, False), (3, False)]:
+            queue.put(make_event(n, sample=sample))
+    return store
+
+
+@pytest.mark.parametrize(("constraint", "order"), [
+    ({"daily_budget_mb": BUDGET_MB, "budget_period_s": 2.0}, ["evt-2", "evt-3", "evt-0", "evt-1"]),
+    ({"upload_rate_bps": 20000}, ["evt-2", "evt-3", "evt-0", "evt-1"]),
+    ({}, ["evt-0", "evt-1", "evt-2", "evt-3"]),  # an unconstrained link: capture order
+])
+def test_a_constrained_link_sends_detections_before_baseline_samples(target, start_delivery, make_event, wait_until,
+                                                                     constraint, order):
+    queue, _ = start_delivery(target.url, before=_samples_then_detections(make_event), **constraint)
+    assert wait_until(delivered(queue, 4), timeout_s=15)
+    assert target.ids() == order

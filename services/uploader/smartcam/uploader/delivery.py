@@ -134,7 +134,8 @@ class Deliverer:
         if self._budget.held():  # events wait for the data budget to renew; a heartbeat that comes due still goes
             self._stop.wait(min(IDLE_WAIT_S, self._budget.seconds_held()))
             return
-        batch = self._queue.claim(self._settings.max_in_flight)
+        constrained = self._budget.limited or self._settings.upload_rate_bps > 0  # detections before samples
+        batch = self._queue.claim(self._settings.max_in_flight, detections_first=constrained)
         if not batch:
             self._prune_now_and_then()
             self._queue.wait_for_work(IDLE_WAIT_S, self._stop)
