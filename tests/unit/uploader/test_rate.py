@@ -32,11 +32,14 @@ def test_a_backlog_reaches_the_target_at_no_more_than_the_configured_rate(target
     received = target.event_requests()
     sizes = [_wire_bytes_seen(request) for request in received]
     assert 1500 < sizes[0] < 2500  # an event of about 2 kB: the backlog is ~16 kB, 2 s at the rate
+    # The target stamps a request when it has read it all, so one request's own transfer and scheduling
+    # (seconds on a busy machine) may shorten one gap: every stretch may hold at most one request more.
     for first in range(len(received)):
         for last in range(first + 1, len(received)):  # every stretch of requests, not just the whole run
             elapsed = received[last].at - received[first].at
-            assert sum(sizes[first:last]) <= rate * elapsed * 1.02 + 64, (first, last, elapsed)
+            assert sum(sizes[first:last]) <= rate * elapsed + max(sizes), (first, last, elapsed)
     whole = received[-1].at - received[0].at
+    assert sum(sizes[:-1]) / whole <= rate * 1.15  # the whole run: the rate, bar the first request's stamp
     assert whole < sum(sizes[:-1]) / rate * 1.5  # paced, not slower than it has to be
 
 
@@ -55,7 +58,7 @@ def test_heartbeats_count_towards_the_rate(target, start_delivery, make_event, w
     assert wait_until(lambda: queue.figures().delivered == 3 and target.heartbeats(), timeout_s=15)
     received = sorted(target.requests, key=lambda request: request.at)
     sizes = [_wire_bytes_seen(request) for request in received]
-    assert sum(sizes[:-1]) <= rate * (received[-1].at - received[0].at) * 1.02 + 64
+    assert sum(sizes[:-1]) <= rate * (received[-1].at - received[0].at) + max(sizes)
 
 
 def test_the_counted_bytes_are_the_bytes_the_target_receives(target):
