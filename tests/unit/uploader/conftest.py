@@ -16,6 +16,7 @@ from smartcam.common.settings import load_settings
 from smartcam.common.wire import Detection, Event, Location, ModelRef
 from smartcam.uploader import db
 from smartcam.uploader.auth import auth_headers
+from smartcam.uploader.data_budget import DataBudget
 from smartcam.uploader.delivery import Deliverer, make_session
 from smartcam.uploader.heartbeat import Heartbeat
 from smartcam.uploader.queue import EventQueue
@@ -186,12 +187,13 @@ def start_delivery(make_settings, logger, counters):
         stop = threading.Event()
         events = resolve_target(settings, logger)
         beats = None
+        budget = DataBudget.for_settings(settings, queue)
         if heartbeat:
-            beats = (Heartbeat(settings, queue, queue.errors, logger, counters),
+            beats = (Heartbeat(settings, queue, queue.errors, logger, counters, budget=budget),
                      resolve_heartbeat_target(settings, events))
         deliverer = Deliverer(queue, events, settings=settings,
                               session=make_session(settings, auth_headers(settings)), logger=logger,
-                              counters=counters, stop=stop, heartbeat=beats)
+                              counters=counters, stop=stop, heartbeat=beats, budget=budget)
         thread = threading.Thread(target=deliverer.run, daemon=True)
         thread.start()
         running.append((stop, thread, queue))

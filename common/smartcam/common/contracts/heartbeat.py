@@ -46,6 +46,14 @@ class Disk(Part):
     total_bytes: int
 
 
+class DataBudgetReport(Part):
+    limit_bytes: int | None = Field(description="Bytes on the wire allowed per period (a UTC day); null = unlimited.")
+    used_bytes: int = Field(description="Bytes on the wire sent in the current period, heartbeats included.")
+    remaining_bytes: int | None = Field(description="What is left of the period's budget; null = unlimited.")
+    held_back: int = Field(description="Events waiting for the budget to renew (0 while it is not spent).")
+    renews_in_s: float = Field(description="Seconds until the current period ends and the budget renews.")
+
+
 class RecentError(Part):
     error: str
     at: float = Field(description="Last seen, seconds since 1970 UTC.")
@@ -119,6 +127,8 @@ class Heartbeat(Document):
     queue: QueueReport
     counts: DeliveryCounts
     disk: Disk
+    data_budget: DataBudgetReport | None = Field(None, description="The upload data budget "
+                                                 "(SMARTCAM_DAILY_BUDGET_MB) and what waits for it.")
     last_errors: list[RecentError] = Field(description="The last few distinct problems, newest last.")
     cmds: CmdsStatus | None = Field(description="The host cmds service's status.json, or null.")
     checkout: CheckoutStatus | None = Field(description="The channel follower's status.json, or null.")

@@ -1,11 +1,13 @@
-"""How long to wait before the next attempt: exponential backoff with full jitter, and Retry-After.
+"""How long to wait before the next attempt: the server's Retry-After if it sent one, else backoff.
 
 Full jitter (a random wait between 0 and the exponential ceiling) keeps a fleet of cameras that lost
-the link together from hammering the server together when it comes back.
+the link together from hammering the server together when it comes back. A server that says when to
+come back is believed (within 1 s - 1 h), so a queue drains as soon as the target asks for it.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from datetime import UTC, datetime
@@ -15,7 +17,6 @@ from email.utils import parsedate_to_datetime
 # and "0" or a date in the past cannot turn backoff into a hot loop.
 RETRY_AFTER_MIN_S = 1.0
 RETRY_AFTER_MAX_S = 3600.0
-RETRY_AFTER_LIMIT_S = RETRY_AFTER_MAX_S
 _DELTA_SECONDS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also takes "²", which float() refuses
 
 
@@ -29,13 +30,13 @@ class Backoff:
         self.failures = 0
 
     def next_delay(self, retry_after_s: float | None = None) -> float:
-        """Seconds to wait after one more failure; never less than the server's Retry-After."""
+        """Seconds to wait after one more failure: the server's Retry-After (clamped) instead of the
+        exponential delay when it sent one; the failure counts towards the ceiling either way."""
         ceiling = min(self._cap, self._base * 2 ** min(self.failures, 32))
         self.failures += 1
-        delay = self._rng.uniform(0, ceiling)
         if retry_after_s is not None:
-            delay = max(delay, min(retry_after_s, RETRY_AFTER_LIMIT_S))
-        return delay
+            return _clamped(retry_after_s)
+        return self._rng.uniform(0, ceiling)
 
     def reset(self) -> None:
         self.failures = 0
@@ -61,4 +62,6 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 
 def _clamped(seconds: float) -> float:
+    if math.isnan(seconds):  # NaN: no server means that; the minimum keeps it from being a hot loop
+        return RETRY_AFTER_MIN_S
     return min(max(seconds, RETRY_AFTER_MIN_S), RETRY_AFTER_MAX_S)

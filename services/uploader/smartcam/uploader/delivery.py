@@ -28,6 +28,7 @@ from smartcam.common.settings import env_name
 from smartcam.common.wire import ID_RULE, valid_id
 from smartcam.uploader import payloads
 from smartcam.uploader.backoff import Backoff
+from smartcam.uploader.data_budget import DataBudget
 from smartcam.uploader.heartbeat import KIND as HEARTBEAT
 from smartcam.uploader.heartbeat import Heartbeat
 from smartcam.uploader.outbox import OutboxMessage
@@ -41,6 +42,7 @@ from smartcam.uploader.outcomes import (
     shown,
     unexpected,
 )
+from smartcam.uploader.pacing import Pace, wire_bytes
 from smartcam.uploader.queue import EventQueue, QueuedEvent
 from smartcam.uploader.recent import RecentErrors
 from smartcam.uploader.settings import UploaderSettings
@@ -70,7 +72,7 @@ class Deliverer:
 
     def __init__(self, queue: EventQueue, target: Target, *, settings: UploaderSettings, session: requests.Session,
                  logger: logging.Logger, counters: Counters, stop: threading.Event,
-                 heartbeat: tuple[Heartbeat, Target] | None = None) -> None:
+                 heartbeat: tuple[Heartbeat, Target] | None = None, budget: DataBudget | None = None) -> None:
         self._queue = queue
         self._target = target
         self._heartbeat = heartbeat
@@ -80,6 +82,9 @@ class Deliverer:
         self._counters = counters
         self._stop = stop
         self._backoff = Backoff(settings.backoff_base_s, settings.backoff_cap_s)
+        self._pace = Pace(settings.upload_rate_bps)
+        self._budget = budget or DataBudget.for_settings(settings, queue)  # shared with the heartbeat, which reports it
+        self._holding = OncePerKind(logger, counters, "delivery.held")
         self._outages = OncePerKind(logger, counters, "delivery")
         self._queue_trouble = OncePerKind(logger, counters, "delivery.queue_error")
         self._outage_started: float | None = None
@@ -122,11 +127,15 @@ class Deliverer:
         if self._heartbeat is not None:
             heartbeat, heartbeat_target = self._heartbeat
             heartbeat.store_if_due()
-            message = heartbeat.ready(events_waiting=self._queue.has_queued())
+            message = heartbeat.ready(events_waiting=self._queue.has_queued() and not self._budget.held())
             if message is not None:
                 self._send_heartbeat(message, heartbeat_target)
                 return
-        batch = self._queue.claim(self._settings.max_in_flight)
+        if self._budget.held():  # events wait for the data budget to renew; a heartbeat that comes due still goes
+            self._stop.wait(min(IDLE_WAIT_S, self._budget.seconds_held()))
+            return
+        constrained = self._budget.limited or self._settings.upload_rate_bps > 0  # detections before samples
+        batch = self._queue.claim(self._settings.max_in_flight, detections_first=constrained)
         if not batch:
             self._prune_now_and_then()
             self._queue.wait_for_work(IDLE_WAIT_S, self._stop)
@@ -138,8 +147,10 @@ class Deliverer:
             for item in batch:  # whatever an error left unsettled goes back into the queue
                 self._queue.release(item.event_id)
         self._stuck.batch_done(results)
-        retries = [o for _, o, settled in results if not settled and o is not None]
-        if retries:
+        retries = [o for _, o, settled in results if not settled and o is not None and o.verdict is not Verdict.HELD]
+        if any(o is not None and o.verdict is Verdict.HELD for _, o, _ in results):
+            self._hold()
+        elif retries:
             self._fail(retries[0], max((o.retry_after_s for o in retries if o.retry_after_s), default=None))
         elif self._outage_started is not None:
             self._recover(self._outage_started)
@@ -147,7 +158,7 @@ class Deliverer:
     def _send_heartbeat(self, message: OutboxMessage, target: Target) -> None:
         """A heartbeat is never dead-lettered: refused for good, it is dropped (counted); the next one comes."""
         body = payloads.RequestBody(message.document.encode(), "application/json")
-        outcome = self._post(target, body, message.message_id)
+        outcome = self._post(target, body, message.message_id, budgeted=False)
         if outcome.verdict is Verdict.DELIVERED:
             self._queue.message_done(HEARTBEAT, message.message_id, "heartbeats_sent")
             self._backoff.reset()
@@ -183,21 +194,33 @@ class Deliverer:
             body = payloads.build(self._settings.payload_format, item.description, image)
         except Exception as error:  # a damaged stored description: no retry can help
             return Outcome(Verdict.DEAD_LETTER, f"cannot build the request from the stored event: {error!r}")
-        return self._post(self._target, body, item.event_id)
+        return self._post(self._target, body, item.event_id, budgeted=True)
 
-    def _post(self, target: Target, body: payloads.RequestBody, key: str) -> Outcome:
-        """One POST under its Idempotency-Key, judged; never raises.
+    def _post(self, target: Target, body: payloads.RequestBody, key: str, *, budgeted: bool) -> Outcome:
+        """One POST under its Idempotency-Key, paced to the upload rate, judged; never raises.
+
+        A `budgeted` message (an event) that would overrun the data budget is held back instead.
 
         Network trouble and the deadline are worth a retry; anything else (say, a header the HTTP
         library refuses) is this message's own problem, which no retry fixes.
         """
         settings = self._settings
+        try:
+            prepared = self._session.prepare_request(requests.Request(
+                "POST", target.url, data=body.content,
+                headers={"Content-Type": body.content_type, "Idempotency-Key": key}))
+        except Exception as error:
+            return self._judged(error, target)
+        refused = self._wait_for_budget_and_rate(wire_bytes(prepared), target, budgeted=budgeted)
+        if refused is not None:  # the deadline starts only after the wait for the rate
+            return refused
         with deadline(settings.attempt_deadline_s) as attempt:
             try:
-                response = self._session.post(
-                    target.url, data=body.content, allow_redirects=False, stream=True,
-                    headers={"Content-Type": body.content_type, "Idempotency-Key": key},
-                    timeout=(min(settings.connect_timeout_s, settings.attempt_deadline_s), settings.read_timeout_s))
+                sending = self._session.merge_environment_settings(prepared.url, {}, True, None, None)
+                response = self._session.send(
+                    prepared, allow_redirects=False,
+                    timeout=(min(settings.connect_timeout_s, settings.attempt_deadline_s), settings.read_timeout_s),
+                    **sending)
                 with response:  # closing a reply that was not read to its end drops the connection
                     head = _read_head(response, MAX_REPLY_BYTES, attempt)
                     if not attempt.expired:  # cut short, a reply read "to its end" may be only part of it
@@ -206,9 +229,27 @@ class Deliverer:
             except Exception as error:
                 if attempt.expired:
                     return deadline_passed(target.shown, settings.attempt_deadline_s)
-                if isinstance(error, requests.RequestException):
-                    return from_exception(error, target.shown, settings.connect_timeout_s, settings.read_timeout_s)
-                return unexpected(error)
+                return self._judged(error, target)
+
+    def _wait_for_budget_and_rate(self, size: int, target: Target, *, budgeted: bool) -> Outcome | None:
+        """Book `size` bytes on the wire against the data budget and the rate; an Outcome if it must not go now."""
+        if budgeted and self._budget.limited and size > self._budget.limit_bytes:
+            return Outcome(Verdict.DEAD_LETTER, f"its {size} bytes on the wire exceed the whole data budget "
+                                                f"({env_name('daily_budget_mb')}={self._settings.daily_budget_mb:g}); "
+                                                "raise it to send events this large")
+        if budgeted and not self._budget.try_spend(size):
+            return Outcome(Verdict.HELD, f"held back: the data budget of {self._budget.limit_bytes} bytes is spent")
+        if not budgeted:
+            self._budget.spend(size)  # a heartbeat always goes, and counts
+        if not self._pace.wait_turn(size, self._stop):
+            return Outcome(Verdict.RETRY, f"not sent to {target.shown}: the uploader is stopping")
+        return None
+
+    def _judged(self, error: Exception, target: Target) -> Outcome:
+        if isinstance(error, requests.RequestException):
+            settings = self._settings
+            return from_exception(error, target.shown, settings.connect_timeout_s, settings.read_timeout_s)
+        return unexpected(error)
 
     def _settle(self, item: QueuedEvent, outcome: Outcome | None) -> bool:
         """Record the outcome in the queue; False if the event must be retried."""
@@ -227,7 +268,16 @@ class Deliverer:
         self._queue.release(item.event_id)
         return False
 
+    def _hold(self) -> None:
+        """Events wait (unclaimed) for the data budget to renew; heartbeats still go meanwhile (see `step`)."""
+        renewal_s = self._budget.hold()
+        self._holding.report("budget", f"the data budget ({env_name('daily_budget_mb')}="
+                                       f"{self._settings.daily_budget_mb:g}) is spent: events wait {renewal_s:.0f}s "
+                                       "for it to renew (nothing is dropped; heartbeats still go)", logging.INFO)
+
     def _fail(self, outcome: Outcome, retry_after_s: float | None) -> None:
+        if self._stop.is_set():  # a wait for the rate cut short by stopping: no outage, nothing to wait for
+            return
         if self._outage_started is None:
             self._outage_started = time.monotonic()
         self.last_error = outcome.detail

@@ -31,6 +31,10 @@ TOMBSTONE_RETENTION_S = 7 * 24 * 3600  # far longer than infer ever resends an u
 LOST_FILE_MISSING = "lost_file_missing"
 
 
+_CLAIM = "SELECT event_id, metadata, body_file, captured_at FROM events WHERE state = ? ORDER BY "
+_CLAIM_BY_TIME = _CLAIM + "captured_at, rowid LIMIT ?"
+_CLAIM_DETECTIONS_FIRST = _CLAIM + "sample, captured_at, rowid LIMIT ?"
+
 class StoreRefusedError(Exception):
     """The event could not be stored durably; `reason` goes back to infer in the ack."""
 
@@ -160,12 +164,14 @@ class EventStore:
         with self._database.locked() as sql:
             return sql.execute("SELECT 1 FROM events WHERE state = ? LIMIT 1", (db.QUEUED,)).fetchone() is not None
 
-    def claim(self, limit: int) -> list[QueuedEvent]:
-        """The oldest queued events (by capture time) not already being sent, marked as in flight."""
+    def claim(self, limit: int, *, detections_first: bool = False) -> list[QueuedEvent]:
+        """The oldest queued events (by capture time) not already being sent, marked as in flight.
+
+        `detections_first` (a constrained link): every queued detection goes before any baseline sample.
+        """
+        query = _CLAIM_DETECTIONS_FIRST if detections_first else _CLAIM_BY_TIME
         with self._database.locked() as sql:
-            rows = sql.execute(
-                "SELECT event_id, metadata, body_file, captured_at FROM events WHERE state = ?"
-                " ORDER BY captured_at, rowid LIMIT ?", (db.QUEUED, limit + len(self._in_flight))).fetchall()
+            rows = sql.execute(query, (db.QUEUED, limit + len(self._in_flight))).fetchall()
             claimed = [QueuedEvent(event_id, json.loads(metadata), body_file, captured_at)
                        for event_id, metadata, body_file, captured_at in rows if event_id not in self._in_flight]
             claimed = claimed[:limit]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from smartcam.common.contracts.heartbeat import (
+    DataBudgetReport,
     DeliveryCounts,
     Disk,
     Pipeline,
@@ -36,6 +37,7 @@ from smartcam.common.counters import Counters
 from smartcam.common.logs import OncePerKind
 from smartcam.common.wire import format_time
 from smartcam.uploader.board import BoardReader
+from smartcam.uploader.data_budget import DataBudget
 from smartcam.uploader.host_files import read_host_facts
 from smartcam.uploader.outbox import OutboxMessage
 from smartcam.uploader.queue import LAST_MODEL_FACT, EventQueue
@@ -51,9 +53,11 @@ class Heartbeat:
 
     def __init__(self, settings: UploaderSettings, queue: EventQueue, errors: RecentErrors, logger: logging.Logger,
                  counters: Counters, *, clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic, board: BoardReader | None = None) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, board: BoardReader | None = None,
+                 budget: DataBudget | None = None) -> None:
         self._settings = settings
         self._queue = queue
+        self._budget = budget or DataBudget.for_settings(settings, queue)  # pass the deliverer's: it knows what is held
         self._errors = errors
         self._clock = clock
         self._monotonic = monotonic
@@ -113,6 +117,7 @@ class Heartbeat:
                                   evicted=figures.evicted, dead_lettered=figures.dead_letter,
                                   refused=figures.refused, duplicates=figures.duplicates),
             disk=Disk(free_bytes=disk.free, total_bytes=disk.total),
+            data_budget=self._budget_report(figures.queued),
             last_errors=[RecentError.model_validate(entry) for entry in self._errors.snapshot()],
             cmds=host.cmds,
             checkout=host.checkout,
@@ -124,6 +129,15 @@ class Heartbeat:
             pipeline=Pipeline(unacknowledged_events=figures.queued),
         )
         return heartbeat.model_dump(mode="json")
+
+    def _budget_report(self, queued: int) -> DataBudgetReport:
+        budget = self._budget
+        used = budget.spent()
+        limit = budget.limit_bytes if budget.limited else None
+        return DataBudgetReport(limit_bytes=limit, used_bytes=used,
+                                remaining_bytes=None if limit is None else max(0, limit - used),
+                                held_back=queued if budget.held() else 0,
+                                renews_in_s=round(budget.seconds_to_renewal(), 1))
 
 
 def host_uptime_s() -> float | None:

@@ -14,6 +14,7 @@ from smartcam.common.service import FatalError, ServiceContext, run_service
 from smartcam.common.settings import env_name
 from smartcam.common.wire import Ack
 from smartcam.uploader.auth import auth_headers
+from smartcam.uploader.data_budget import DataBudget
 from smartcam.uploader.delivery import Deliverer, make_session
 from smartcam.uploader.heartbeat import Heartbeat
 from smartcam.uploader.queue import EventQueue, StoreRefusedError
@@ -40,11 +41,13 @@ def body(ctx: ServiceContext[UploaderSettings]) -> None:
         raise FatalError(f"cannot listen on {env_name('events_endpoint')}={settings.events_endpoint}: {error}; "
                          "use a free tcp://*:<port> that infer connects to") from None
     heartbeat = None
+    budget = DataBudget.for_settings(settings, queue)  # one: delivery spends it, the heartbeat reports it
     if heartbeat_target is not None:
-        heartbeat = (Heartbeat(settings, queue, queue.errors, ctx.logger, ctx.counters), heartbeat_target)
+        heartbeat = (Heartbeat(settings, queue, queue.errors, ctx.logger, ctx.counters, budget=budget),
+                     heartbeat_target)
         ctx.logger.info("heartbeat every %gs to %s", settings.heartbeat_interval_s, heartbeat_target.shown)
     deliverer = Deliverer(queue, target, settings=settings, session=session, logger=ctx.logger,
-                          counters=ctx.counters, stop=ctx.stop, heartbeat=heartbeat)
+                          counters=ctx.counters, stop=ctx.stop, heartbeat=heartbeat, budget=budget)
     delivery = DeliveryThread(deliverer, ctx)
     delivery.start()
     health = HealthTicker(ctx.health, queue, deliverer)

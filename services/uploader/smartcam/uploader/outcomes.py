@@ -28,6 +28,7 @@ class Verdict(StrEnum):
     DELIVERED = "delivered"
     RETRY = "retry"
     DEAD_LETTER = "dead_letter"
+    HELD = "held"  # not sent: over the data budget; it waits, neither a failure nor a retry
 
 
 @dataclass(frozen=True)

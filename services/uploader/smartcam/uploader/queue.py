@@ -74,8 +74,8 @@ class EventQueue:
     def has_queued(self) -> bool:
         return self._events.has_queued()
 
-    def claim(self, limit: int) -> list[QueuedEvent]:
-        return self._events.claim(limit)
+    def claim(self, limit: int, *, detections_first: bool = False) -> list[QueuedEvent]:
+        return self._events.claim(limit, detections_first=detections_first)
 
     def read_image(self, item: QueuedEvent) -> bytes:
         return self._events.read_image(item)
@@ -117,6 +117,10 @@ class EventQueue:
     def fact(self, name: str) -> str | None:
         with self._database.locked() as connection:
             return facts.read(connection, name)
+
+    def set_fact(self, name: str, value: str) -> None:
+        with self._database.locked() as connection:
+            facts.write(connection, name, value)
 
     # -- waiting, reading, closing ---------------------------------------------------------------
 

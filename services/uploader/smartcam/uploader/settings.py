@@ -19,6 +19,8 @@ from smartcam.common.settings import (
     scope,
 )
 
+MIN_DAILY_BUDGET_BYTES = 4096  # below this not even one small event fits
+
 
 class PayloadFormat(StrEnum):
     """How an event is put on the wire; see `payloads`."""
@@ -58,8 +60,19 @@ class UploaderSettings(CameraSettings, ChannelSettings, VersionSettings, Updater
                                       description="Health fails when the target, while answering, has refused one "
                                                   "queued event this many times; `0` = never.")
     backoff_base_s: float = Field(2.0, gt=0, description="First retry delay ceiling (full jitter, doubling).")
-    backoff_cap_s: float = Field(300.0, gt=0, description="Longest retry delay (a server's `Retry-After` may ask "
-                                                          "for longer, up to 1 h).")
+    backoff_cap_s: float = Field(300.0, gt=0, description="Longest retry delay (a server's `Retry-After` is waited "
+                                                          "instead, clamped to 1 s - 1 h).")
+    upload_rate_bps: int = Field(0, ge=0,
+                                 description="Most bytes per second sent on average (request line, headers and body "
+                                             "of events and heartbeats, as on the wire), so a backlog after an "
+                                             "outage does not fill a thin or metered link; `0` = unlimited.")
+    budget_period_s: float = Field(86400.0, gt=0,
+                                   description="Length of the budget's \"day\" in seconds, starting at UTC midnight "
+                                               "for 86400 (shorter only to test the day boundary).")
+    daily_budget_mb: float = Field(0.0, ge=0,
+                                   description="Most megabytes sent per day (bytes on the wire); over it events "
+                                               "wait for the next day (nothing is dropped) and heartbeats still go; "
+                                               "`0` = unlimited.")
     max_in_flight: int = Field(1, ge=1, le=16, description="Parallel uploads, 1 to 16.")
     payload_format: PayloadFormat = Field(PayloadFormat.JSON,
                                           description="`json`, `multipart` or `legacy` (see The upload payload).")
@@ -81,9 +94,11 @@ class UploaderSettings(CameraSettings, ChannelSettings, VersionSettings, Updater
                                              "`status.json`).")
 
     _queue_budget_bytes: int = PrivateAttr()
+    _daily_budget_bytes: int = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
         self._queue_budget_bytes = int(self.queue_budget_mb * 1024 * 1024)
+        self._daily_budget_bytes = int(self.daily_budget_mb * 1024 * 1024)
 
     @field_validator("auth_token_file", "auth_header_file", mode="before")
     @classmethod
@@ -100,6 +115,23 @@ class UploaderSettings(CameraSettings, ChannelSettings, VersionSettings, Updater
                              "raise the cap or lower the base")
         return value
 
+    @field_validator("daily_budget_mb")
+    @classmethod
+    def _budget_fits_the_rate(cls, value: float, info: ValidationInfo) -> float:
+        rate, period = info.data.get("upload_rate_bps"), info.data.get("budget_period_s")
+        if value > 0 and value * 1024 * 1024 < MIN_DAILY_BUDGET_BYTES:
+            raise ValueError(f"a daily budget below {MIN_DAILY_BUDGET_BYTES} bytes cannot carry one event; "
+                             "raise it, or 0 for no budget")
+        if value > 0 and rate and period and rate * period < value * 1024 * 1024:
+            raise ValueError(f"SMARTCAM_UPLOAD_RATE_BPS={rate} cannot send that much in a "
+                             f"SMARTCAM_BUDGET_PERIOD_S={period:g}; "
+                             "raise the rate or lower the budget")
+        return value
+
     @property
     def queue_budget_bytes(self) -> int:
         return self._queue_budget_bytes
+
+    @property
+    def daily_budget_bytes(self) -> int:
+        return self._daily_budget_bytes
