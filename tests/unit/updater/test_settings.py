@@ -58,6 +58,7 @@ def test_zero_interval_is_refused(monkeypatch):
     ("http://169.254.169.254", "link-local"),
     ("http://2852039166", "link-local"),  # 169.254.169.254 as one number, as the resolver reads it
     ("http://[fe80::1]", "link-local"),
+    ("http://metadata.google.internal", "cloud metadata service"),
 ])
 def test_download_origins_refuse_paths_and_internal_or_metadata_hosts(monkeypatch, value, problem):
     monkeypatch.setenv("SMARTCAM_MODEL_DOWNLOAD_ORIGINS", f"https://ok.example.com,{value}")

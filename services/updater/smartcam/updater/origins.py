@@ -22,9 +22,9 @@ from urllib3.util import parse_url
 
 ORIGINS_SETTING = "SMARTCAM_MODEL_DOWNLOAD_ORIGINS"
 DEFAULT_PORTS = {"http": 80, "https": 443}
-# The Compose services of this project (compose.yaml): never a download source unless the manifest is there.
-PROJECT_HOSTS = frozenset({"capture", "infer", "uploader", "updater", "docker-api", "demo-sink"})
 MAX_URL_SHOWN = 300
+# Cloud metadata services by name (they resolve to 169.254.169.254).
+METADATA_NAMES = frozenset({"metadata.google.internal", "instance-data.ec2.internal"})
 
 
 class OriginRefused(Exception):  # noqa: N818 - reads better at the raise site
@@ -87,9 +87,11 @@ def special(host: str) -> tuple[str, str] | None:
     name = host.rstrip(".").lower()
     address = _address(host)
     if address is None:
-        if name == "localhost":
+        if name == "localhost" or name.endswith(".localhost"):
             return "loopback", f"{host} is the updater itself (loopback)"
-        if name in PROJECT_HOSTS or "." not in name:
+        if name in METADATA_NAMES:
+            return "link-local", f"{host} is a cloud metadata service (a link-local address)"
+        if "." not in name:  # Docker's DNS answers these: `docker-api`, `uploader`, any container name
             return "internal", (f"{host} is one of this project's internal services (a name without a dot is a "
                                 "container on the device's Docker networks)")
         return None
