@@ -1,5 +1,7 @@
 """Updater settings: the channel decides the polling interval; bad values give one clear line."""
 
+import re
+
 import pytest
 
 from smartcam.common.settings import SettingsError, load_settings
@@ -44,4 +46,33 @@ def test_the_updater_is_not_listed_among_the_services(monkeypatch):
 def test_zero_interval_is_refused(monkeypatch):
     monkeypatch.setenv("SMARTCAM_POLL_INTERVAL_S", "0")
     with pytest.raises(SettingsError, match="SMARTCAM_POLL_INTERVAL_S"):
+        load_settings(UpdaterSettings)
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("https://cdn.example.com/models", "leave out the path"),
+    ("cdn.example.com", "No scheme supplied"),
+    ("ftp://cdn.example.com", "not an http(s) URL"),
+    ("http://docker-api:2375", "internal services"),
+    ("http://uploader", "internal services"),
+    ("http://169.254.169.254", "link-local"),
+    ("http://2852039166", "link-local"),  # 169.254.169.254 as one number, as the resolver reads it
+    ("http://[fe80::1]", "link-local"),
+    ("http://metadata.google.internal", "cloud metadata service"),
+])
+def test_download_origins_refuse_paths_and_internal_or_metadata_hosts(monkeypatch, value, problem):
+    monkeypatch.setenv("SMARTCAM_MODEL_DOWNLOAD_ORIGINS", f"https://ok.example.com,{value}")
+    with pytest.raises(SettingsError, match=rf"SMARTCAM_MODEL_DOWNLOAD_ORIGINS=.*{re.escape(problem)}"):
+        load_settings(UpdaterSettings)
+
+
+def test_download_origins_are_a_list_of_origins(monkeypatch):
+    monkeypatch.setenv("SMARTCAM_MODEL_DOWNLOAD_ORIGINS", " https://cdn.example.com, http://127.0.0.1:8080/ ,")
+    settings = load_settings(UpdaterSettings)
+    assert settings.model_download_origin_list == ["https://cdn.example.com", "http://127.0.0.1:8080/"]
+
+
+def test_a_manifest_url_requests_cannot_send_is_refused(monkeypatch):
+    monkeypatch.setenv("SMARTCAM_MODEL_MANIFEST_URL", "http://[::1/{channel}/manifest.json")
+    with pytest.raises(SettingsError, match=r"SMARTCAM_MODEL_MANIFEST_URL=.*not a usable URL"):
         load_settings(UpdaterSettings)

@@ -14,6 +14,7 @@ from smartcam.common.settings import (
     VersionSettings,
     scope,
 )
+from smartcam.updater.origins import OriginError, origin_of, parse_allowed
 from smartcam.updater.window import UpdateWindow, WindowError, check_expression
 
 MODEL_URL_SCHEMES = ("http://", "https://")
@@ -49,6 +50,11 @@ class UpdaterSettings(CameraSettings, ChannelSettings, VersionSettings, UpdaterS
                                                               "after boot).")
     model_manifest_url: str = Field("", description="The channel's model manifest; `{channel}` becomes "
                                                     "`SMARTCAM_CHANNEL`; empty = model updates off.")
+    model_download_origins: str = Field("", description="Other origins model files may come from (comma-separated "
+                                                        "`https://host[:port]`, e.g. a CDN); the manifest's own "
+                                                        "origin is always allowed, every other URL and redirect is "
+                                                        "refused. The project's services and link-local addresses "
+                                                        "cannot be listed.")
     model_poll_interval_s: float = Field(3600.0, ge=1.0, le=7 * 86400.0,
                                          description="How often the manifest is fetched; a model is downloaded only "
                                                      "when its sha256 differs from the one infer serves.")
@@ -124,7 +130,29 @@ class UpdaterSettings(CameraSettings, ChannelSettings, VersionSettings, UpdaterS
         if value and not value.startswith(MODEL_URL_SCHEMES):
             raise ValueError("not an http(s) URL; use e.g. https://models.example.com/{channel}/manifest.json, "
                              "or leave it empty to turn model updates off")
+        if value:
+            try:
+                origin_of(value.replace("{channel}", "master"))
+            except ValueError as error:
+                raise ValueError(f"not a usable URL: {error}; use e.g. "
+                                 "https://models.example.com/{channel}/manifest.json") from None
         return value
+
+    @field_validator("model_download_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        for entry in entries:
+            try:
+                parse_allowed(entry)
+            except OriginError as error:
+                raise ValueError(str(error)) from None
+        return ",".join(entries)
+
+    @property
+    def model_download_origin_list(self) -> list[str]:
+        """The allow-listed origins besides the manifest's own (see origins.py)."""
+        return [entry for entry in self.model_download_origins.split(",") if entry]
 
     @property
     def channel_model_manifest_url(self) -> str:

@@ -2,6 +2,7 @@
 
 The whole download runs within one deadline (see http.py), so a server that drips bytes cannot hold
 the updater's loop (and with it image updates) for longer than SMARTCAM_MODEL_DOWNLOAD_TIMEOUT_S.
+A URL (or redirect) `check` refuses is never requested: the model is rejected with the reason.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pathlib import Path
 import requests
 
 from smartcam.updater.models.errors import DownloadFailed, ModelRejected
-from smartcam.updater.models.http import DeadlineExceeded, Heartbeat, stream
+from smartcam.updater.models.http import DeadlineExceeded, Heartbeat, UrlCheck, stream
 from smartcam.updater.models.remote import RemoteModel
+from smartcam.updater.origins import OriginRefused
 
 CHUNK_BYTES = 1 << 16
 
@@ -32,11 +34,12 @@ def check_free_space(directory: Path, needed_bytes: int, reserve_bytes: int) -> 
 
 
 def download_file(session: requests.Session, url: str, model: RemoteModel, target: Path, deadline_s: float,
-                  *, heartbeat: Heartbeat | None = None) -> None:
-    """Stream `url` to `target` (fsynced) within `deadline_s`; ModelRejected if it is not exactly the announced file."""
+                  *, heartbeat: Heartbeat | None = None, check: UrlCheck | None = None) -> None:
+    """Stream `url` to `target` (fsynced) within `deadline_s`; ModelRejected if it is not exactly the announced file
+    or `check` refuses its URL or a redirect."""
     digest = hashlib.sha256()
     size = 0
-    chunks = stream(session, url, deadline_s, CHUNK_BYTES, heartbeat)
+    chunks = stream(session, url, deadline_s, CHUNK_BYTES, heartbeat, check=check)
     try:
         with target.open("wb") as handle:
             for chunk in chunks:
@@ -48,6 +51,8 @@ def download_file(session: requests.Session, url: str, model: RemoteModel, targe
                 handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
+    except OriginRefused as error:
+        raise ModelRejected(str(error)) from None
     except DeadlineExceeded:
         raise DownloadFailed(f"model file {url} did not download within {deadline_s:g}s "
                              f"({size} of {model.size_bytes} bytes; SMARTCAM_MODEL_DOWNLOAD_TIMEOUT_S); "

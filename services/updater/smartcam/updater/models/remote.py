@@ -18,7 +18,8 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from smartcam.updater.models.errors import ManifestInvalid, ManifestUnavailable
-from smartcam.updater.models.http import DeadlineExceeded, Heartbeat, TooLarge, fetch_capped
+from smartcam.updater.models.http import DeadlineExceeded, Heartbeat, TooLarge, UrlCheck, fetch_capped
+from smartcam.updater.origins import OriginRefused
 
 MAX_MANIFEST_BYTES = 64 * 1024  # a manifest is a few hundred bytes; anything near this is not a manifest
 MAX_MODEL_BYTES = 16384 * 2**20  # SMARTCAM_MODEL_MAX_MB's ceiling
@@ -97,10 +98,15 @@ def parse_manifest(data: bytes, manifest_url: str) -> RemoteModel:
 
 
 def fetch_remote_model(session: requests.Session, manifest_url: str, deadline_s: float,
-                       heartbeat: Heartbeat | None = None) -> RemoteModel:
-    """GET (within `deadline_s`, at most MAX_MANIFEST_BYTES) and validate the manifest."""
+                       heartbeat: Heartbeat | None = None, *, check: UrlCheck | None = None) -> RemoteModel:
+    """GET (within `deadline_s`, at most MAX_MANIFEST_BYTES) and validate the manifest.
+
+    A redirect `check` refuses is not followed: the manifest is unavailable (counted and logged, no history).
+    """
     try:
-        data = fetch_capped(session, manifest_url, deadline_s, MAX_MANIFEST_BYTES, heartbeat)
+        data = fetch_capped(session, manifest_url, deadline_s, MAX_MANIFEST_BYTES, heartbeat, check=check)
+    except OriginRefused as error:
+        raise ManifestUnavailable("manifest_origin", str(error)) from None
     except DeadlineExceeded:
         raise ManifestUnavailable("manifest_deadline", f"model manifest {manifest_url} did not arrive within "
                                   f"{deadline_s:g}s (SMARTCAM_MODEL_MANIFEST_TIMEOUT_S); the server or the "

@@ -29,7 +29,7 @@ from smartcam.common.contracts.model_exchange import (
 from smartcam.common.files import fsync_directory, write_json_durably
 from smartcam.updater.models.download import check_free_space, download_file
 from smartcam.updater.models.errors import DownloadFailed
-from smartcam.updater.models.http import Heartbeat
+from smartcam.updater.models.http import Heartbeat, UrlCheck
 from smartcam.updater.models.remote import RemoteModel
 
 MANIFEST_NAME = "manifest.json"
@@ -41,7 +41,7 @@ class ModelStore:
         self.root = root
 
     def stage(self, session: requests.Session, model: RemoteModel, file_url: str, deadline_s: float,
-              reserve_bytes: int, *, heartbeat: Heartbeat | None = None) -> Path:
+              reserve_bytes: int, *, heartbeat: Heartbeat | None = None, check: UrlCheck | None = None) -> Path:
         """Download and verify `model` into `<root>/<sha256>/`, unless it is already there."""
         final = self.root / model.sha256
         if (final / MANIFEST_NAME).is_file():
@@ -51,7 +51,8 @@ class ModelStore:
         shutil.rmtree(incoming, ignore_errors=True)
         try:
             incoming.mkdir()
-            download_file(session, file_url, model, incoming / model.model_file, deadline_s, heartbeat=heartbeat)
+            download_file(session, file_url, model, incoming / model.model_file, deadline_s, heartbeat=heartbeat,
+                          check=check)
             write_json_durably(incoming / MANIFEST_NAME, model.local_manifest())
             shutil.rmtree(final, ignore_errors=True)  # a leftover without a manifest
             incoming.rename(final)

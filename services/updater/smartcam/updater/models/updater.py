@@ -20,10 +20,12 @@ from smartcam.common.history import UpdateHistory, UpdateRecord, UpdateResult
 from smartcam.common.http_deadline import bounded_session
 from smartcam.common.logs import OncePerKind
 from smartcam.updater.models.errors import DownloadFailed, ManifestInvalid, ManifestUnavailable, ModelRejected
+from smartcam.updater.models.http import UrlCheck
 from smartcam.updater.models.infer_state import InferReport, read_infer_report
 from smartcam.updater.models.rejections import Rejections
 from smartcam.updater.models.remote import RemoteModel, fetch_remote_model
 from smartcam.updater.models.store import ModelStore
+from smartcam.updater.origins import OriginPolicy
 from smartcam.updater.settings import UpdaterSettings
 from smartcam.updater.state import Pending, iso_utc
 
@@ -39,6 +41,8 @@ class ModelUpdater:
         self._pending = pending or Pending()
         self._clock = clock
         self._url = settings.channel_model_manifest_url
+        # Where the manifest and model files may be fetched from (each redirect too); see origins.py.
+        self._origins = OriginPolicy(self._url, settings.model_download_origin_list) if self._url else None
         self._history = history
         self._logger = logger
         self._counters = counters
@@ -62,6 +66,9 @@ class ModelUpdater:
         except OSError as error:  # the models volume is missing, read-only or full
             self._problems.report("disk", f"model updates cannot use {self._settings.models_dir}: {error}; "
                                   "mount the models volume there (see compose.yaml)")
+
+    def _check(self, what: str) -> UrlCheck | None:
+        return self._origins.checker(what) if self._origins else None
 
     def _infer_report(self) -> InferReport | None:
         try:
@@ -89,14 +96,14 @@ class ModelUpdater:
     def _poll(self, report: InferReport) -> None:
         try:
             model = fetch_remote_model(self._session, self._url, self._settings.model_manifest_timeout_s,
-                                       self._heartbeat)
+                                       self._heartbeat, check=self._check("model manifest"))
         except ManifestUnavailable as error:
             self._problems.report(error.kind, str(error))
             return
         except ManifestInvalid as error:
             self._reject_manifest(error)
             return
-        for kind in ("manifest", "manifest_deadline", "manifest_invalid", "manifest_too_large"):
+        for kind in ("manifest", "manifest_deadline", "manifest_invalid", "manifest_too_large", "manifest_origin"):
             self._problems.forget(kind)  # a new outage or bad manifest is logged again
         if model.sha256 == report.active_sha256:
             self._pending.clear("model")
@@ -133,7 +140,8 @@ class ModelUpdater:
                 raise ModelRejected(f"model {model.name} is {model.size_bytes} bytes, over SMARTCAM_MODEL_MAX_MB="
                                     f"{settings.model_max_mb}")
             self._store.stage(self._session, model, model.file_url(self._url), settings.model_download_timeout_s,
-                              settings.model_min_free_mb * 2**20, heartbeat=self._heartbeat)
+                              settings.model_min_free_mb * 2**20, heartbeat=self._heartbeat,
+                              check=self._check("model file"))
         except ModelRejected as error:
             self._record(model.name, from_sha256, model.sha256, "rejected", str(error))
             self._rejections.add(model.digest)

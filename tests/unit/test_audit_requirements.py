@@ -1,0 +1,103 @@
+"""scripts/audit-requirements (run by scripts/test) against an OSV API stand-in on loopback, with the real pip-audit.
+
+The stand-in answers like https://api.osv.dev/v1/query: an advisory for the packages in `advisories`,
+nothing for the rest; it records every query, so the test sees what was audited.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts/audit-requirements"
+
+
+class OsvStandIn:
+    def __init__(self) -> None:
+        self.advisories: dict[tuple[str, str], dict[str, object]] = {}
+        self.queries: list[tuple[str, str]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                query = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                key = (query["package"]["name"], query["version"])
+                outer.queries.append(key)
+                advisory = outer.advisories.get(key)
+                body = json.dumps({"vulns": [advisory]} if advisory else {}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._httpd.server_port}/v1/query"
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+@pytest.fixture
+def osv() -> Iterator[OsvStandIn]:
+    served = OsvStandIn()
+    yield served
+    served.close()
+
+
+def audit(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300,
+                          check=False)
+
+
+def pinned_version(path: str, name: str) -> str:
+    for line in (ROOT / path).read_text().splitlines():
+        if line.startswith(f"{name}=="):
+            return line.split("==")[1].split()[0]
+    raise AssertionError(f"{name} is not pinned in {path}")
+
+
+def test_a_known_vulnerability_fails_naming_the_advisory_the_fix_and_the_pinning_files(osv):
+    version = pinned_version("services/uploader/requirements.txt", "urllib3")
+    osv.advisories["urllib3", version] = {
+        "id": "GHSA-test-0001", "aliases": ["CVE-2026-0001"], "summary": "redirects leak headers",
+        "affected": [{"package": {"name": "urllib3", "ecosystem": "PyPI"},
+                      "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "9.9.9"}]}]}]}
+    result = audit("--osv-url", osv.url)
+    assert result.returncode == 1, result.stdout + result.stderr
+    [line] = [line for line in result.stdout.splitlines() if "GHSA-test-0001" in line]
+    assert f"urllib3=={version}" in line
+    assert "fixed in 9.9.9" in line
+    assert "services/uploader/requirements.txt:" in line
+    assert "services/updater/requirements.txt:" in line
+    # every requirements file was read, and what they leave unpinned was audited as installed
+    queried = {name for name, _ in osv.queries}
+    assert {"pyzmq", "pillow", "pynmea2", "ai-edge-litert", "croniter", "python-dotenv", "pytest", "numpy"} <= queried
+
+
+def test_no_advisory_passes(osv):
+    result = audit("--osv-url", osv.url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no known vulnerabilities" in result.stdout
+
+
+def test_an_unreachable_service_fails_with_the_reason(osv):
+    url = osv.url
+    osv.close()  # nothing listens there any more
+    result = audit("--osv-url", url)
+    assert result.returncode == 1
+    assert "pip-audit could not run" in result.stderr
+    assert "README's test command section" in result.stderr
