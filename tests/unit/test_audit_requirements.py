@@ -10,6 +10,8 @@ import json
 import subprocess
 import sys
 import threading
+from importlib.machinery import SourceFileLoader
+from importlib.util import module_from_spec, spec_from_loader
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -101,3 +103,52 @@ def test_an_unreachable_service_fails_with_the_reason(osv):
     assert result.returncode == 1
     assert "pip-audit could not run" in result.stderr
     assert "README's test command section" in result.stderr
+
+
+class ProjectApiStandIn:
+    """PyPI's project API (`/pypi/<name>/json`): the latest release and the advisories affecting it."""
+
+    def __init__(self, projects: dict[str, dict[str, object]]) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                name = self.path.split("/")[-2]
+                if name not in projects:
+                    self.send_error(404)
+                    return
+                body = json.dumps(projects[name]).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._httpd.server_port}/pypi"
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+def test_without_the_per_version_api_the_latest_release_is_checked_by_the_project_api():
+    spec = spec_from_loader("audit_requirements", SourceFileLoader("audit_requirements", str(SCRIPT)))
+    assert spec is not None
+    assert spec.loader is not None
+    script = module_from_spec(spec)
+    spec.loader.exec_module(script)
+    api = ProjectApiStandIn({
+        "affected": {"info": {"version": "2.0"},
+                     "vulnerabilities": [{"id": "GHSA-test-0002", "fixed_in": ["2.1"]}]},
+        "clean": {"info": {"version": "1.5"}, "vulnerabilities": []},
+    })
+    try:
+        assert script.latest_release_advisories("affected", "2.0", api.url) == ["GHSA-test-0002 (fixed in 2.1)"]
+        assert script.latest_release_advisories("clean", "1.5", api.url) == []
+        # an older release: the project API's advisories are not about it, so it stays unchecked
+        assert script.latest_release_advisories("clean", "1.4", api.url) is None
+        assert script.latest_release_advisories("unknown", "1.0", api.url) is None
+    finally:
+        api.close()
