@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
 
 import zmq
 
+from smartcam.common.contracts.pipeline_status import InferStatus
 from smartcam.common.events import EventSender
 from smartcam.common.frames import LatestFrameClient
 from smartcam.common.logs import OncePerKind
 from smartcam.common.service import ServiceContext, run_service
+from smartcam.common.status_file import RateMeter, StatusWriter
 from smartcam.common.wire import Detection, Event, Frame
 from smartcam.infer.camera_health import CameraHealth
 from smartcam.infer.detector import Detector
@@ -106,12 +109,14 @@ def body(ctx: ServiceContext[InferSettings]) -> None:
     if switcher is not None:
         switcher.privacy_covers(privacy.face_labels)
     pipeline = Pipeline(ctx, detector, sender, privacy)
+    status = StatusWriter(settings.status_dir, infer_status(ctx, pipeline, sender), ctx.logger, ctx.counters)
     waiting = OncePerKind(ctx.logger, ctx.counters, "infer.waiting")
     unusable = OncePerKind(ctx.logger, ctx.counters, "frames.unusable")
     last_frame_at = time.monotonic()
     try:
         while not ctx.stop.is_set():
             sender.poll(0)
+            status.maybe_write()
             frame = frames.next_frame(FRAME_WAIT_S)
             if switcher is not None and (switched := switcher.poll(frame)) is not None:
                 pipeline.detector = switched  # between two frames: this frame is the first on the new model
@@ -145,6 +150,22 @@ def body(ctx: ServiceContext[InferSettings]) -> None:
         frames.close()
         sender.close()
         context.term()
+
+
+def infer_status(ctx: ServiceContext[InferSettings], pipeline: Pipeline,
+                 sender: EventSender) -> Callable[[float], InferStatus]:
+    """Builds infer's status document (for the uploader's heartbeat) from its counters and the event sender."""
+    rate = RateMeter()
+    counters = ctx.counters
+
+    def build(now: float) -> InferStatus:
+        inferred = counters.get("frames.inferred")
+        return InferStatus(written_at=round(now, 3), fps=rate.rate(inferred), frames_inferred=inferred,
+                           frames_dropped=counters.get("frames.superseded") + counters.get("frames.skipped"),
+                           events_sent=counters.get("events.created"), events_unacknowledged=sender.unacked,
+                           camera_health=pipeline.camera_health_summary())
+
+    return build
 
 
 def _start_model(ctx: ServiceContext[InferSettings]) -> tuple[Detector, ModelSwitcher | None]:
