@@ -15,7 +15,9 @@ The reference is the average of the samples of the first `reference_s` of health
 image is only *dark* (a covered lens is blurred and a different scene too, which says nothing more).
 A condition must hold for `after_s` before it is raised, and be gone for `after_s` before it is
 cleared, so a car's headlights or a passing truck raise nothing and a condition raises once, not per
-frame. `observe` returns the changes; the caller turns each one into one `camera_health` event.
+frame. `observe` returns the changes; the caller turns each one into one `camera_health` event, typed
+by `report(change)` (condition, raised or cleared, the figures), plus the detection label targets of
+the first release read (`camera_health:<condition>[_cleared]`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
+
+from smartcam.common.contracts.parts import CameraHealthFigures, CameraHealthReport
 
 CONDITIONS = ("dark", "frozen", "blurred", "scene_changed")
 SIDE = 160  # pixels wide of the grey image measured: enough for focus, cheap (a few hundred µs)
@@ -110,6 +114,18 @@ class CameraHealth:
     @property
     def has_reference(self) -> bool:
         return self._reference is not None
+
+    def report(self, change: Change) -> CameraHealthReport:
+        """The event's `camera_health` part: the change and the figures of the sample that made it."""
+        measures = self.last
+        assert measures is not None, "a change comes from a measured sample"
+        figures = CameraHealthFigures(
+            brightness=round(measures.brightness, 4), sharpness=round(measures.sharpness, 2),
+            sharpness_reference=None if self._sharpness_ref is None else round(self._sharpness_ref, 2),
+            change=None if measures.change is None else round(measures.change, 3),
+            correlation=None if measures.correlation is None else round(measures.correlation, 4))
+        return CameraHealthReport(condition=change.condition, state="cleared" if change.cleared else "raised",
+                                  figures=figures)
 
     def due(self, now: float) -> bool:
         """Whether a frame seen at monotonic `now` should be measured (one per `interval_s`)."""
