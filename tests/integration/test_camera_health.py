@@ -51,7 +51,7 @@ def test_a_covered_lens_raises_one_camera_health_event_and_clears_once(images, t
 
         stack.env["SMARTCAM_SOURCE"] = "replay:/opt/smartcam/photos"  # the lens uncovered: capture restarts
         stack.up("capture")
-        stack.wait_for(lambda: len(_health_events(stack)) >= 2, timeout_s=60, what="the dark camera's clearing")
+        stack.wait_for(lambda: len(_health_events(stack)) >= 2, timeout_s=150, what="the dark camera's clearing")
 
         raised, cleared = _health_events(stack)
         assert (raised["camera_health"]["condition"], raised["camera_health"]["state"]) == ("dark", "raised")
