@@ -104,14 +104,15 @@ class Pipeline(Part):
 
     capture_fps: float | None = None
     infer_fps: float | None = None
-    frames_dropped: int | None = Field(default=None, description="capture_frames_dropped + infer_frames_dropped "
-                                                                "(null unless both are known).")
+    frames_dropped: int | None = Field(default=None, description="capture_frames_dropped + infer_frames_dropped: "
+                                                                "frames captured and never inferred (null unless "
+                                                                "both are known).")
     unacknowledged_events: int | None = Field(default=None, description="Events stored and not yet acknowledged "
                                                                         "by the target.")
     capture_frames_dropped: int | None = Field(default=None, description="Frames capture replaced by a newer one "
                                                                          "before infer asked for them.")
-    infer_frames_dropped: int | None = Field(default=None, description="Frames infer never saw (superseded in its "
-                                                                       "queue, or gaps in the sequence).")
+    infer_frames_dropped: int | None = Field(default=None, description="Frames infer received but never inferred "
+                                                                       "(superseded in its queue by a newer one).")
     events_sent: int | None = Field(default=None, description="Events infer created since it started.")
     infer_unacknowledged_events: int | None = Field(default=None, description="Events infer holds that the "
                                                                               "uploader has not acknowledged.")

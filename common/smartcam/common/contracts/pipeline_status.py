@@ -60,8 +60,8 @@ class InferStatus(_ServiceStatus):
     fps: float | None = Field(description="Frames inferred per second over the last seconds; null before two "
                                           "samples.")
     frames_inferred: int
-    frames_dropped: int = Field(description="Frames infer never saw: superseded in its queue or skipped by capture "
-                                            "(gaps in the sequence numbers).")
+    frames_dropped: int = Field(description="Frames infer received but never inferred: superseded in its queue by "
+                                            "a newer one (capture counts the ones it never sent).")
     events_sent: int = Field(description="Events created and handed to the uploader.")
     events_unacknowledged: int = Field(description="Events the uploader has not yet acknowledged storing.")
     camera_health: list[str] | None = Field(description="Camera conditions raised and not cleared; null when "
