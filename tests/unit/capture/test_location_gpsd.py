@@ -138,6 +138,8 @@ def test_close_stops_the_reader_thread(gpsd, make_settings, counters):
                                                                      heading_deg=271.5, gps_time=FIX_TIME)),
         # figures a TPV gets wrong are left out, the position is still good
         ({**tpv(3, 1.0, 2.0), "speed": -1, "track": "east", "time": "yesterday"}, GpsFix(Location(1.0, 2.0))),
+        ({**tpv(3, 1.0, 2.0), "speed": "NaN", "track": 361, "time": "9999-12-31T23:59:59-23:59"},
+         GpsFix(Location(1.0, 2.0))),
         (tpv(1), Report.NO_FIX),
         (tpv(0), Report.NO_FIX),
         ({"class": "TPV", "device": "/dev/ttyACM0", "mode": 3}, Report.NO_FIX),  # fix claimed, no position yet

@@ -220,3 +220,5 @@ def test_gga_says_the_satellites_and_rmc_the_speed_course_and_time():
     odd = feed.interpret(sentence("GNRMC,123521.00,A,3351.000,S,15112.000,E,,400.0,991399,,,A").strip())
     assert (odd.speed_mps, odd.heading_deg, odd.gps_time) == (None, None, None)
     assert odd.location.lat == pytest.approx(SYDNEY.lat)
+    endless = feed.interpret(sentence("GPGGA,123519,4807.038,N,01131.000,E,1,inf,0.9,545.4,M,46.9,M,,").strip())
+    assert endless.satellites is None

@@ -1,9 +1,9 @@
 """`gpsd[:host[:port]]`: positions from gpsd over its JSON protocol (TCP, default port 2947).
 
 Speaks the small protocol by hand: send `?WATCH={"enable":true,"json":true}`, then read one JSON
-report per line and use TPV reports (mode >= 2 carries lat/lon; `speed`, `track` and `time` go along
-when present) and SKY reports (satellites used: `uSat`, else those flagged `used`). Written here rather than using
-gpsdclient because that client ends its stream on a read timeout or one malformed line, while this
+report per line and use TPV reports (mode >= 2 carries lat/lon; `speed`, `track` and `time` go
+along when present) and SKY reports (satellites used: `uSat`, else those flagged `used`). Written here
+rather than using gpsdclient because that client ends its stream on a read timeout or one malformed line, while this
 reader must idle through a silent gpsd and count bad lines without reconnecting.
 """
 
@@ -111,6 +111,6 @@ def _time(value: object) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: a year-9999 time with an offset
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

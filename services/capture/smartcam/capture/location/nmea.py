@@ -93,8 +93,8 @@ class NmeaFeed:
         if location is None:
             raise GarbageLineError(f"{sentence.sentence_type} with out-of-range coordinates")
         if isinstance(sentence, pynmea2.GGA):
-            satellites = _number(sentence.num_sats)
-            return GpsFix(location, satellites=int(satellites) if satellites is not None and satellites >= 0 else None)
+            satellites = finite_or_none(_number(sentence.num_sats), 0, 1000)
+            return GpsFix(location, satellites=None if satellites is None else int(satellites))
         knots = _number(sentence.spd_over_grnd)
         return GpsFix(location, speed_mps=None if knots is None else finite_or_none(knots * KNOT_MPS, 0, 1000),
                       heading_deg=finite_or_none(_number(sentence.true_course), 0, 360),
