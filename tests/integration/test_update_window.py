@@ -1,5 +1,6 @@
 """The updater's engine and the maintenance window, on the smallest real setup: a real registry, the real
-Docker daemon, one tiny container of a compose-labelled project, and the real `Engine` polling it.
+Docker daemon, one tiny container (a few MB image made from the base image) of a compose-labelled project,
+and the real `Engine` polling it.
 
 A new release is pushed while the window is closed: the engine holds it (pending in state.json, nothing
 pulled, the container untouched) and applies it on its first poll after the window opens. The window is
@@ -31,6 +32,16 @@ from smartcam.updater.state import Pending
 from tests.integration.registry import Registry, build_variant, docker
 
 BASE = "debian:bookworm-slim"  # the images' own base: already on every machine that builds them
+# The smallest image that can run and pass a healthcheck: sleep, true and sh with the libraries they link,
+# copied out of BASE (a few MB to push instead of the whole base).
+TINY = """
+FROM debian:bookworm-slim AS base
+RUN mkdir -p /out/bin && cp -L /bin/sleep /bin/true /bin/sh /out/bin/ \
+ && for lib in $(ldd /bin/sleep /bin/sh | grep -o '/[^ ]*'); do \
+      mkdir -p "/out$(dirname "$lib")"; cp -L "$lib" "/out$lib"; done
+FROM scratch
+COPY --from=base /out /
+"""
 WINDOW = "30 2 * * *"  # opens 02:30 UTC for a minute
 OPENS_AT = datetime(2030, 1, 2, 2, 30, tzinfo=UTC).timestamp()
 LEAD_S = 8.0  # the window opens this long (real seconds) after the first poll starts (a poll takes a moment)
@@ -49,8 +60,8 @@ def project(tmp_path: Path) -> Iterator[tuple[str, Registry]]:
         if ids:
             subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, check=False)
         registry.stop()
-        # Untag by name, never by id: the base image's id also carries debian:bookworm-slim.
-        leftovers = {f"smartcam-test/window:{name}"}
+        # Untag by name, never by id.
+        leftovers = {f"smartcam-test/window:{name}", f"smartcam-test/window:{name}-tiny"}
         for line in docker("images", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}",
                            "--filter", f"reference={registry.prefix}smartcam/*").splitlines():
             repository, tag, digest = line.split()
@@ -73,10 +84,12 @@ def test_an_update_waits_for_the_window_pending_in_state_json_and_is_applied_whe
         project: tuple[str, Registry], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     name, registry = project
     ref = registry.ref("capture", "window")
-    registry.push(BASE, "capture", "window")
+    tiny = f"smartcam-test/window:{name}-tiny"
+    docker("build", "-q", "-t", tiny, "-", stdin=TINY)
+    registry.push(tiny, "capture", "window")
     _run(name, "capture", ref)
     # The engine runs inside the updater's container and finds its project through it; this test process is that.
-    updater = _run(name, "updater", BASE)
+    updater = _run(name, "updater", tiny)
     monkeypatch.setattr("socket.gethostname", lambda: f"{name}-updater-1")
 
     old_image = _image_of(name, "capture")
