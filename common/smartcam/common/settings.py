@@ -158,6 +158,15 @@ class ModelExchangeSettings(CommonSettings):
                                               "(volume `infer-state`; read-only in the updater).")
 
 
+class StatusDirSettings(CommonSettings):
+    """capture and infer: where their status document for the uploader's heartbeat goes."""
+
+    status_dir: Path = Field(Path("/var/lib/smartcam/status"), json_schema_extra=scope(Scope.INTERNAL),
+                             description="Where the service writes `status.json` (frame rate, drops, GPS, events) "
+                                         "about once a second (its own tmpfs volume `capture-status` or "
+                                         "`infer-status`, read-only in the uploader).")
+
+
 SettingsT = TypeVar("SettingsT", bound=CommonSettings)
 
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
+from smartcam.common.contracts.parts import CameraHealthReport
 from smartcam.common.contracts.parts import Detection as DetectionDoc
 from smartcam.common.contracts.parts import Location as LocationDoc
 from smartcam.common.contracts.wire_header import (
@@ -153,6 +154,7 @@ class Event:
     sample: bool
     image: bytes = field(repr=False)
     content_type: str = "image/jpeg"
+    camera_health: CameraHealthReport | None = None  # a camera_health event: the condition raised or cleared
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,7 @@ def encode(message: Message) -> list[Any]:
             captured_at=message.captured_at, location=_location(message.location),
             detections=[d.to_document() for d in message.detections],
             model=WireModel.model_construct(name=message.model.name, sha256=message.model.sha256),
-            sample=message.sample, content_type=message.content_type,
+            sample=message.sample, content_type=message.content_type, camera_health=message.camera_health,
         )
         return [_header(event), message.image]
     if isinstance(message, Ack):
@@ -293,6 +295,6 @@ def decode(parts: Sequence[Any]) -> Message:
             location=Location(event.location.lat, event.location.lon) if event.location else None,
             detections=[Detection(d.label, d.score, d.box, tuple(d.zones)) for d in event.detections],
             model=ModelRef(event.model.name, event.model.sha256), sample=event.sample,
-            image=_as_bytes(payloads[0]), content_type=event.content_type,
+            image=_as_bytes(payloads[0]), content_type=event.content_type, camera_health=event.camera_health,
         )
     raise WireError("unknown_type", f"message type {str(message_type)[:64]!r}")

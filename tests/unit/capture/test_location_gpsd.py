@@ -1,17 +1,20 @@
 import json
 import logging
 import threading
+from datetime import UTC, datetime
 
 import pytest
 
 from smartcam.capture.location import LiveLocation, open_location
-from smartcam.capture.location.feed import GarbageLineError, Report
+from smartcam.capture.location.feed import GarbageLineError, GpsFix, Report, Satellites
 from smartcam.capture.location.gpsd import GpsdFeed
 from smartcam.common.wire import Location
 from tests.conftest import find_free_port
 
 from .conftest import wait_for
 from .gpsd_server import VERSION, GpsdServer, tpv
+
+FIX_TIME = datetime(2026, 11, 27, 3, 40, tzinfo=UTC)  # what tpv() says
 
 
 @pytest.fixture
@@ -129,16 +132,26 @@ def test_close_stops_the_reader_thread(gpsd, make_settings, counters):
 @pytest.mark.parametrize(
     ("report", "expected"),
     [
-        (tpv(3, 52.5, 13.4), Location(52.5, 13.4)),
-        (tpv(2, -1.25, -70.5), Location(-1.25, -70.5)),
+        (tpv(3, 52.5, 13.4), GpsFix(Location(52.5, 13.4), speed_mps=0.0, gps_time=FIX_TIME)),
+        (tpv(2, -1.25, -70.5), GpsFix(Location(-1.25, -70.5), speed_mps=0.0, gps_time=FIX_TIME)),
+        ({**tpv(3, 1.0, 2.0), "speed": 13.9, "track": 271.5}, GpsFix(Location(1.0, 2.0), speed_mps=13.9,
+                                                                     heading_deg=271.5, gps_time=FIX_TIME)),
+        # figures a TPV gets wrong are left out, the position is still good
+        ({**tpv(3, 1.0, 2.0), "speed": -1, "track": "east", "time": "yesterday"}, GpsFix(Location(1.0, 2.0))),
+        ({**tpv(3, 1.0, 2.0), "speed": "NaN", "track": 361, "time": "9999-12-31T23:59:59-23:59"},
+         GpsFix(Location(1.0, 2.0))),
         (tpv(1), Report.NO_FIX),
         (tpv(0), Report.NO_FIX),
         ({"class": "TPV", "device": "/dev/ttyACM0", "mode": 3}, Report.NO_FIX),  # fix claimed, no position yet
-        ({"class": "SKY", "satellites": []}, Report.IGNORED),
+        ({"class": "SKY", "satellites": []}, Satellites(0)),
+        ({"class": "SKY", "satellites": [{"PRN": 5, "used": True}, {"PRN": 7, "used": False}]}, Satellites(1)),
+        ({"class": "SKY", "uSat": 9, "satellites": []}, Satellites(9)),  # gpsd 3.20+ counts them itself
+        ({"class": "SKY"}, Report.IGNORED),
         (VERSION, Report.IGNORED),
     ],
 )
 def test_report_meanings(report, expected):
+    """What each gpsd report means: a fix with its speed, course and time, a satellite count, or nothing."""
     assert GpsdFeed("localhost", 2947).interpret(json.dumps(report).encode()) == expected
 
 
@@ -179,3 +192,23 @@ def test_an_unexpected_reader_error_costs_the_location_not_the_thread(gpsd, coun
     finally:
         provider.close()
     assert any("planted bug" in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records)
+
+
+def test_the_status_reports_fix_age_motion_satellites_and_the_gps_clock_offset(gpsd, live):
+    provider = live(gpsd.port)
+    status = provider.gps()
+    assert (status.source, status.fix, status.fix_age_s) == (f"gpsd at 127.0.0.1:{gpsd.port}", False, None)
+    gpsd.send({"class": "SKY", "uSat": 7})
+    gpsd.send({**tpv(3, 52.5, 13.4), "speed": 8.25, "track": 90.0, "time": "2030-01-01T00:00:00.000Z"})
+    wait_for(provider.current)
+    status = wait_for(lambda: (s := provider.gps()).satellites == 7 and s)
+    assert status.fix
+    assert 0 <= status.fix_age_s < 5
+    assert (status.speed_mps, status.heading_deg) == (8.25, 90.0)
+    # The receiver says 2030 while this machine says now: the offset is the difference, seen from here.
+    expected = datetime(2030, 1, 1, tzinfo=UTC).timestamp() - datetime.now(UTC).timestamp()
+    assert status.gps_clock_offset_s == pytest.approx(expected, abs=5)
+    gpsd.send(tpv(1))  # the sky is lost: no fix, motion no longer reported, the fix's age still is
+    status = wait_for(lambda: (s := provider.gps()).fix is False and s)
+    assert status.fix_age_s is not None
+    assert (status.speed_mps, status.heading_deg, status.satellites) == (None, None, None)

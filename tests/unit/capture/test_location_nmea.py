@@ -2,6 +2,7 @@ import logging
 import os
 import threading
 import time
+from datetime import UTC, datetime
 from functools import reduce
 from pathlib import Path
 
@@ -184,8 +185,8 @@ def test_unplugged_receiver_is_survived_and_reconnected(tmp_path, live, counters
 def test_sentence_meanings(line, expected):
     reading = NmeaFeed(Path("/dev/null"), 9600).interpret(line.strip())
     if isinstance(expected, Location):
-        assert reading.lat == pytest.approx(expected.lat)
-        assert reading.lon == pytest.approx(expected.lon)
+        assert reading.location.lat == pytest.approx(expected.lat)
+        assert reading.location.lon == pytest.approx(expected.lon)
     else:
         assert reading is expected
 
@@ -204,3 +205,20 @@ def test_sentence_meanings(line, expected):
 def test_malformed_sentences_are_garbage(line, reason):
     with pytest.raises(GarbageLineError, match=reason):
         NmeaFeed(Path("/dev/null"), 9600).interpret(line.strip())
+
+
+def test_gga_says_the_satellites_and_rmc_the_speed_course_and_time():
+    feed = NmeaFeed(Path("/dev/null"), 9600)
+    gga = feed.interpret(GGA_FIX.strip())
+    assert (gga.satellites, gga.speed_mps, gga.gps_time) == (8, None, None)  # GGA has no date: no time
+    rmc = feed.interpret(sentence("GNRMC,123521.00,A,3351.000,S,15112.000,E,10.0,045.5,271126,,,A").strip())
+    assert rmc.speed_mps == pytest.approx(5.144, abs=0.001)  # 10 knots
+    assert rmc.heading_deg == 45.5
+    assert rmc.gps_time == datetime(2026, 11, 27, 12, 35, 21, tzinfo=UTC)
+    assert rmc.satellites is None
+    # empty or impossible figures are left out; the position is still good
+    odd = feed.interpret(sentence("GNRMC,123521.00,A,3351.000,S,15112.000,E,,400.0,991399,,,A").strip())
+    assert (odd.speed_mps, odd.heading_deg, odd.gps_time) == (None, None, None)
+    assert odd.location.lat == pytest.approx(SYDNEY.lat)
+    endless = feed.interpret(sentence("GPGGA,123519,4807.038,N,01131.000,E,1,inf,0.9,545.4,M,46.9,M,,").strip())
+    assert endless.satellites is None

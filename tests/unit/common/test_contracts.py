@@ -20,9 +20,12 @@ from smartcam.common.contracts.cmds_status import CmdsStatus, LedgerReport
 from smartcam.common.contracts.heartbeat import Heartbeat
 from smartcam.common.contracts.history import UpdateHistoryDocument
 from smartcam.common.contracts.model_exchange import Candidate, read_candidate, read_model_state, write_candidate
+from smartcam.common.contracts.pipeline_status import CaptureStatus, GpsStatus, InferStatus
 from smartcam.common.contracts.schemas import differences, render
 from smartcam.common.contracts.updater_state import UpdaterState
+from smartcam.common.counters import Counters
 from smartcam.common.history import UpdateHistory, UpdateRecord
+from smartcam.common.status_file import StatusWriter
 from smartcam.common.wire import Ack, ModelRef, WireError, decode, encode
 from smartcam.infer.candidates import CandidateWatcher
 from smartcam.infer.model_state import ModelState
@@ -115,6 +118,26 @@ def read_heartbeat(path):
     return Heartbeat.from_json(path.read_bytes(), str(path)).model_dump()
 
 
+def _status_writer(document):
+    def write(folder):
+        StatusWriter(folder, lambda _now: document, LOGGER, Counters()).maybe_write()  # as capture and infer do
+        return folder / "status.json"
+
+    return write
+
+
+def _status_reader(model):
+    def read(path):
+        return read_document(model, path).model_dump()  # as the uploader reads them for the heartbeat
+
+    return read
+
+
+CAPTURE_STATUS = CaptureStatus(written_at=1.0, fps=2.0, frames_captured=3, frames_sent=2, frames_dropped=1,
+                               gps=GpsStatus(source="gpsd at gpsd:2947", fix=True, fix_age_s=0.5, satellites=7))
+INFER_STATUS = InferStatus(written_at=1.0, fps=None, frames_inferred=2, frames_dropped=0, events_sent=1,
+                           events_unacknowledged=1, camera_health=[])
+
 DOCUMENTS = {
     "history.json": (write_history, read_history),
     "state.json": (write_updater_state, read_updater_state),
@@ -123,6 +146,8 @@ DOCUMENTS = {
     "cmds status.json": (write_cmds, read_cmds),
     "checkout status.json": (write_checkout, read_checkout),
     "heartbeat": (write_heartbeat, read_heartbeat),
+    "capture status.json": (_status_writer(CAPTURE_STATUS), _status_reader(CaptureStatus)),
+    "infer status.json": (_status_writer(INFER_STATUS), _status_reader(InferStatus)),
 }
 documents = pytest.mark.parametrize(("write", "read"), DOCUMENTS.values(), ids=DOCUMENTS.keys())
 

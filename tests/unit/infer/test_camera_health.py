@@ -111,3 +111,38 @@ def test_a_frame_delivered_twice_is_not_a_frozen_camera():
     assert monitor.last.change is None  # measured once; the copies were never compared with it
     frozen = [change for second in range(30, 60) for change in monitor.observe(still, float(second), seq=second)]
     assert frozen == [Change("frozen", cleared=False)]  # new frame numbers, the same pixels: frozen
+
+
+def test_the_replay_demo_cycling_its_photos_raises_nothing_but_a_moved_camera_still_does():
+    """The default replay (the embedded photos, looped at 2 fps, bit for bit) keeps each photo as a reference
+    scene, so the demo does not report scene_changed once the reference is kept; a new view still does."""
+    cycle = [_photo(path.name) for path in sorted(PHOTOS.glob("*.jpg"))]
+    assert len(cycle) == 5
+    monitor = _monitor()
+    frames = iter(range(10**6))
+
+    def replay(_second: int) -> np.ndarray:
+        return cycle[next(frames) % len(cycle)]
+
+    changes: list[Change] = []
+    for second in range(120):  # one frame every 0.5 s, as SMARTCAM_FPS=2: every frame advances the replay
+        for half in (0.0, 0.5):
+            frame = replay(second)
+            changes += monitor.observe(frame, second + half)
+    assert changes == []
+    assert monitor.has_reference
+    assert monitor.reference_scenes == len(cycle)
+    knocked_over = lambda i: _noisy(np.ascontiguousarray(cycle[0][::-1, ::-1]), i)  # noqa: E731  (upside down)
+    assert _run(monitor, knocked_over, 120, 30) == [Change("scene_changed", cleared=False)]
+
+
+def test_a_fixed_camera_keeps_one_scene_and_a_passing_view_is_not_one():
+    healthy = _photo("astronaut.jpg")
+    passing = _photo("rocket.jpg")
+    monitor = CameraHealth(after_s=AFTER_S, dark_below=0.08, blur_ratio=0.3, scene_min_correlation=0.6,
+                           reference_s=40.0)
+    feed = lambda i: _noisy(passing if i == 4 else healthy, i)  # noqa: E731  (one second of something else)
+    assert _run(monitor, feed, 0, 45) == []
+    assert monitor.reference_scenes == 1  # 1 sample in 41 is under MIN_SCENE_SHARE
+    moved = np.ascontiguousarray(healthy[::-1, ::-1])  # as sharp as before, but upside down: knocked over
+    assert _run(monitor, lambda i: _noisy(moved, i), 45, 30) == [Change("scene_changed", cleared=False)]

@@ -57,6 +57,10 @@ def test_a_covered_lens_raises_one_event_with_a_privacy_checked_jpeg_and_clears_
     assert _health_events(pipeline, healthy, 0, 10) == []
     raised = _health_events(pipeline, healthy * 0.03, 10, 10)
     assert [event.detections[0].label for event in raised] == ["camera_health:dark"]
+    report = raised[0].camera_health
+    assert (report.condition, report.state) == ("dark", "raised")
+    assert report.figures.brightness < 0.1  # SMARTCAM_CAMERA_HEALTH_DARK_BELOW's default
+    assert report.figures.sharpness_reference is not None  # the reference was kept in the healthy seconds
     assert pipeline.camera_health_summary() == ["dark"]
     cleared = _health_events(pipeline, healthy, 20, 10)
     assert [event.detections[0].label for event in cleared] == ["camera_health:dark_cleared"]
@@ -67,6 +71,9 @@ def test_a_covered_lens_raises_one_event_with_a_privacy_checked_jpeg_and_clears_
     received = decode(encode(event))  # passes the wire's checks on the way to the uploader
     assert isinstance(received, Event)
     assert received.detections[0].label == "camera_health:dark_cleared"
+    assert received.camera_health == event.camera_health
+    assert (received.camera_health.condition, received.camera_health.state) == ("dark", "cleared")
+    assert received.camera_health.figures.brightness > 0.1
     jpeg = np.asarray(Image.open(io.BytesIO(event.image)).convert("RGB"))
     assert jpeg.shape == (512, 512, 3)
     assert not [d for d in face_detector.detect(jpeg) if d.score >= 0.5]  # the astronaut's face is pixelated

@@ -28,7 +28,7 @@ class Clock:
 @pytest.fixture
 def host_dirs(tmp_path):
     cmds, updater, checkout = tmp_path / "cmds", tmp_path / "updater", tmp_path / "checkout"
-    for folder in (cmds, updater, checkout):
+    for folder in (cmds, updater, checkout, tmp_path / "pipeline"):
         folder.mkdir()
     return cmds, updater, checkout
 
@@ -40,7 +40,7 @@ def make_heartbeat(make_settings, logger, host_dirs):
     def make(clock=None, **overrides):
         cmds, updater, checkout = host_dirs
         settings = make_settings(cmds_mount=cmds, updater_dir=updater, checkout_mount=checkout,
-                                 version="1.2.3",
+                                 pipeline_status_mount=cmds.parent / "pipeline", version="1.2.3",
                                  channel="devrelease", heartbeat_interval_s=60, **overrides)
         clock = clock or Clock()
         queue = EventQueue(settings.queue_dir, settings.queue_budget_bytes, logger, clock=clock)
@@ -107,10 +107,11 @@ def test_heartbeat_reports_versions_model_queue_counts_cmds_and_update_history(m
     assert document["pending_updates"] == [{"kind": "service", "target": "capture", "to_ref": "sha256:bb",
                                             "reason": "waiting for the update window (SMARTCAM_UPDATE_WINDOW)",
                                             "opens_at": "2026-11-28T02:00:00Z"}]
-    # capture's and infer's figures are not mounted to the uploader: null; the queue is the uploader's own.
-    assert document["pipeline"] == {"capture_fps": None, "infer_fps": None, "frames_dropped": None,
-                                    "unacknowledged_events": 1}
-    assert document["gps"] == {"fix_age_s": None, "speed_mps": None, "heading_deg": None, "satellites": None}
+    # No status file from capture or infer (test_pipeline_figures has them): null; the queue is the uploader's own.
+    assert document["pipeline"]["unacknowledged_events"] == 1
+    assert {key for key, value in document["pipeline"].items() if value is not None} == {
+        "unacknowledged_events", "stale"}
+    assert set(document["gps"].values()) == {None}
     assert set(document["platform"]) == {"soc_temperature_c", "thermal_zone", "throttling", "clock"}
     json.dumps(document)  # it goes on the wire as JSON
 

@@ -7,6 +7,8 @@ from email.policy import HTTP
 
 import pytest
 
+from smartcam.common.contracts.parts import CameraHealthFigures, CameraHealthReport
+from smartcam.common.wire import Detection
 from smartcam.uploader import payloads
 from smartcam.uploader.settings import PayloadFormat
 
@@ -78,3 +80,37 @@ def test_legacy_file_names_are_safe_whatever_the_camera_id(make_event, camera_id
     description = payloads.describe(make_event(0))
     description["camera_id"] = camera_id
     assert payloads.file_name(description) == f"{expected}_20261127T060000.000Z.jpg"
+
+
+DARK = CameraHealthReport(condition="dark", state="raised", figures=CameraHealthFigures(
+    brightness=0.02, sharpness=1.5, sharpness_reference=180.0, change=0.4, correlation=None))
+
+
+def camera_health_event(make_event):
+    event = make_event(6)
+    event.detections = [Detection("camera_health:dark", 1.0, (0.0, 0.0, 1.0, 1.0))]
+    event.camera_health = DARK
+    return event
+
+
+def test_a_camera_health_event_carries_its_typed_part_and_the_first_release_label(make_event):
+    event = camera_health_event(make_event)
+    document = json.loads(body_of(event, PayloadFormat.JSON).content)
+    assert set(document) == DOCUMENTED_FIELDS | {"camera_health"}
+    assert document["camera_health"] == {"condition": "dark", "state": "raised", "figures": {
+        "brightness": 0.02, "sharpness": 1.5, "sharpness_reference": 180.0, "change": 0.4, "correlation": None}}
+    assert document["detections"][0]["label"] == "camera_health:dark"  # for targets that read the label
+    body = body_of(event, PayloadFormat.MULTIPART)
+    message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + body.content_type.encode() + b"\r\n\r\n"
+                                                  + body.content)
+    [metadata] = [json.loads(part.get_payload(decode=True)) for part in message.iter_parts()
+                  if part.get_param("name", header="content-disposition") == "metadata"]
+    assert metadata["camera_health"] == document["camera_health"]
+    assert set(json.loads(body_of(event, PayloadFormat.LEGACY).content)) == {"photo", "time", "location", "filename"}
+
+
+def test_a_description_stored_by_the_previous_release_still_builds(make_event):
+    """Queued before the upgrade: no camera_health key at all; the body has exactly the documented fields."""
+    description = payloads.describe(make_event(7))
+    assert "camera_health" not in description
+    assert set(json.loads(payloads.build(PayloadFormat.JSON, description, b"jpeg").content)) == DOCUMENTED_FIELDS

@@ -25,6 +25,7 @@ from smartcam.infer.model_state import ModelState
 from smartcam.updater.state import RunningService, active_model, write_state
 
 from .conftest import JPEG
+from .test_payloads import camera_health_event
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "docs/schemas"
 
@@ -86,7 +87,8 @@ def send_events(queue, make_event, target, wait_until):
     queue.put(make_event(1))  # a detection, with a GPS fix
     queue.put(make_event(2, sample=True, location=None))  # a baseline sample without a fix
     queue.put(make_event(3, location=Location(-33.8688, 151.2093)))
-    assert wait_until(lambda: sorted(target.delivered_ids()) == ["evt-1", "evt-2", "evt-3"])
+    queue.put(camera_health_event(make_event))  # evt-6, with its `camera_health` part
+    assert wait_until(lambda: sorted(target.delivered_ids()) == ["evt-1", "evt-2", "evt-3", "evt-6"])
     assert wait_until(lambda: len(target.heartbeats()) >= 1)
     return target.event_requests()
 

@@ -6,6 +6,7 @@ Writer and readers of each document use the same model, so its fields are named 
 - `updater_state`: the updater's `state.json` (what each service runs), read by the uploader;
 - `model_exchange`: the updater's `candidate.json` offer and infer's `model-state.json` answer;
 - `cmds_status`: the host cmds service's `status.json`; `checkout_status`: the channel follower's;
+- `pipeline_status`: capture's and infer's `status.json` (frame rates, drops, GPS, events), read by the uploader;
 - `heartbeat` and `event`: what the uploader sends to the target (published as `docs/schemas/`);
 - `wire_header`: the JSON header of every ZeroMQ message between capture, infer and the uploader.
 

@@ -3,7 +3,9 @@
 These models are the published contract with target implementers (`docs/schemas/`, generated from them by
 `scripts/sync-schemas`). The bodies carry no `version` field: the README promises targets exactly these
 fields, and a strict target would refuse an event with one more (a dead letter), so their version is the
-schema's; a change a target could misread gets new schema files, never a silent change of these.
+schema's; a change a target could misread gets new schema files, never a silent change of these. The one
+optional field, `camera_health`, is left out of every event but the camera-health events that need it
+(like a detection's `zones`), so a detection or sample is byte for byte what the previous release sent.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pydantic import Field
 
 from smartcam.common.contracts.parts import (
     CONTENT_TYPE_PATTERN,
+    CameraHealthReport,
     Detection,
     Location,
     ModelIdentity,
@@ -40,6 +43,11 @@ class _EventFields(Part):
     detections: list[Detection] = Field(description="Everything the model reported above its own threshold, "
                                                     "best first.")
     model: ModelIdentity = Field(description="The model that produced the detections.")
+    # Only on camera_health events: every other event has exactly the fields the previous release sent.
+    camera_health: CameraHealthReport | None = Field(
+        default=None, exclude_if=lambda report: report is None,
+        description="Present only on a `camera_health` event (the camera itself: dark, frozen, blurred, moved): "
+                    "the condition raised or cleared and infer's figures. Absent from every other event.")
 
 
 class EventBody(_EventFields):

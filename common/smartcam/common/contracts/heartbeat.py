@@ -81,6 +81,9 @@ class ClockState(Part):
     source: str | None = Field(description="What disciplines it, as far as the kernel tells: `ntp` (a time daemon "
                                            "steers it), `pps`, or null when unknown.")
     max_error_s: float | None = Field(description="The kernel's maximum error estimate, seconds.")
+    gps_offset_s: float | None = Field(default=None, description="GPS time minus the system clock, from the "
+                                                                 "newest GPS fix that carried a date and time "
+                                                                 "(null without one); within about a second.")
 
 
 class Platform(Part):
@@ -93,26 +96,45 @@ class Platform(Part):
 
 
 class Pipeline(Part):
-    """The pipeline's figures; null where the uploader cannot see them.
+    """The pipeline's figures, from capture's and infer's status documents; null where one is absent.
 
-    capture's and infer's health files are on their own tmpfs, not mounted to the uploader, so their
-    frame rates and drops are null for now; `unacknowledged_events` is the uploader's own queue.
+    A document older than its `stale_after_s` (its service stopped or hangs) is named in `stale`: its
+    counters are its last word, its frame rate is null.
     """
 
     capture_fps: float | None = None
     infer_fps: float | None = None
-    frames_dropped: int | None = None
+    frames_dropped: int | None = Field(default=None, description="capture_frames_dropped + infer_frames_dropped: "
+                                                                "frames captured and never inferred (null unless "
+                                                                "both are known).")
     unacknowledged_events: int | None = Field(default=None, description="Events stored and not yet acknowledged "
                                                                         "by the target.")
+    capture_frames_dropped: int | None = Field(default=None, description="Frames capture replaced by a newer one "
+                                                                         "before infer asked for them.")
+    infer_frames_dropped: int | None = Field(default=None, description="Frames infer received but never inferred "
+                                                                       "(superseded in its queue by a newer one).")
+    events_sent: int | None = Field(default=None, description="Events infer created since it started.")
+    infer_unacknowledged_events: int | None = Field(default=None, description="Events infer holds that the "
+                                                                              "uploader has not acknowledged.")
+    camera_health: list[str] | None = Field(default=None, description="Camera conditions raised and not cleared "
+                                                                      "(infer); null when unknown or off.")
+    capture_status_age_s: float | None = Field(default=None, description="Age of capture's status document; null "
+                                                                         "without one.")
+    infer_status_age_s: float | None = Field(default=None, description="Age of infer's status document; null "
+                                                                       "without one.")
+    stale: list[str] = Field(default_factory=list, description="Services whose status document is older than "
+                                                               "it should be (30 s by default): stopped or stuck.")
 
 
 class Gps(Part):
-    """GPS state; null fields where the source does not say (capture's tracker is not visible to the uploader)."""
+    """capture's GPS receiver; null fields where the source does not say or the location is not a GPS."""
 
     fix_age_s: float | None = None
     speed_mps: float | None = None
     heading_deg: float | None = None
     satellites: int | None = None
+    fix: bool | None = Field(default=None, description="Whether frames carry a location now; null without a GPS.")
+    source: str | None = Field(default=None, description="The GPS (SMARTCAM_LOCATION as capture reads it).")
 
 
 class Heartbeat(Document):

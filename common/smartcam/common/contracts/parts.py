@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,3 +50,26 @@ class Detection(Part):
     zones: list[ZoneName] = Field(
         default_factory=list, max_length=MAX_ZONES, exclude_if=lambda zones: not zones,
         description="Named zones (infer's SMARTCAM_ZONES) the object's bottom centre stands in; absent when none.")
+
+
+class CameraHealthFigures(Part):
+    """infer's measures of the frame that raised or cleared a camera condition (see README, Camera health)."""
+
+    brightness: Fraction = Field(description="Mean brightness, 0 (black) to 1 (white).")
+    sharpness: Fraction = Field(description="Variance of the Laplacian of a 160-pixel-wide grey image; low = blurred.")
+    sharpness_reference: Fraction | None = Field(description="The same, of the reference scene; null before it "
+                                                             "is kept.")
+    change: Fraction | None = Field(description="Mean absolute change from the previous sample, grey levels "
+                                                "(0-255); near 0 = frozen.")
+    correlation: Fraction | None = Field(description="Correlation with the reference scene, -1 to 1; low = moved. "
+                                                     "Null before the reference is kept.")
+
+
+class CameraHealthReport(Part):
+    """What a `camera_health` event is about: one condition, raised or cleared, and the figures that decided it."""
+
+    condition: str = Field(pattern=r"^[a-z_]{1,32}$", description="`dark`, `frozen`, `blurred` or "
+                                                                   "`scene_changed` (a later release may add more).")
+    state: Literal["raised", "cleared"] = Field(description="`raised`: held SMARTCAM_CAMERA_HEALTH_AFTER_S; "
+                                                            "`cleared`: gone as long.")
+    figures: CameraHealthFigures

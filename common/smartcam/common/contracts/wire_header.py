@@ -19,7 +19,7 @@ from typing import Annotated, Final, Literal
 from pydantic import BeforeValidator, Field, PlainSerializer, StrictBool, StrictInt
 from pydantic_core import PydanticCustomError
 
-from smartcam.common.contracts.parts import CONTENT_TYPE_PATTERN, Detection, Location, Part
+from smartcam.common.contracts.parts import CONTENT_TYPE_PATTERN, CameraHealthReport, Detection, Location, Part
 
 WIRE_VERSION: Final = 1
 MAGIC_KEY = "smartcam"
@@ -113,6 +113,7 @@ class EventHeader(Header):
     model: WireModel
     sample: bool = False
     content_type: str = Field(default="image/jpeg", pattern=CONTENT_TYPE_PATTERN)
+    camera_health: CameraHealthReport | None = None  # set on camera_health events only
 
 
 class AckHeader(Header):

@@ -13,7 +13,14 @@ from typing import Any
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
 from smartcam.capture.specs import LocationSpec, SourceSpec, parse_location, parse_source
-from smartcam.common.settings import FRAMES_ENDPOINT_DESCRIPTION, CameraSettings, Scope, ZmqEndpoint, scope
+from smartcam.common.settings import (
+    FRAMES_ENDPOINT_DESCRIPTION,
+    CameraSettings,
+    Scope,
+    StatusDirSettings,
+    ZmqEndpoint,
+    scope,
+)
 from smartcam.common.wire import PIXEL_FORMATS
 
 MAX_FPS = 1000.0  # cameras cap themselves; replay may go faster, e.g. for bench/pipeline
@@ -35,7 +42,7 @@ def _check_pair(width: int | None, height: int, width_var: str) -> None:
         raise ValueError(f"set both this and {width_var}, or both to 0 (got {width}x{height})")
 
 
-class CaptureSettings(CameraSettings):
+class CaptureSettings(CameraSettings, StatusDirSettings):
     """Variables are SMARTCAM_<FIELD>; see the module docstring for the size rules."""
 
     source: str = Field("replay:/opt/smartcam/photos",

@@ -11,11 +11,18 @@ decoded is shrunk to a small grey image (`SIDE` pixels wide) and measured:
 - *scene_changed*: the correlation of the (brightness-normalised) image with the reference is under
   `scene_min_correlation`: the camera was moved.
 
-The reference is the average of the samples of the first `reference_s` of healthy operation. A dark
+The reference is kept from the samples of the first `reference_s` of healthy operation: the median
+sharpness, and the scenes seen, each the average of the samples that correlate with it (up to
+`MAX_SCENES`; a view seen in under `MIN_SCENE_SHARE` of the samples, a bus filling the picture for a
+moment, is dropped). *scene_changed* means unlike every reference scene. A fixed camera keeps one
+scene (two, say, with the lights on and off); the replay demo, which cycles a few different photos,
+keeps each photo as a scene, so it never reports the "camera" moved once the reference is kept. A dark
 image is only *dark* (a covered lens is blurred and a different scene too, which says nothing more).
 A condition must hold for `after_s` before it is raised, and be gone for `after_s` before it is
 cleared, so a car's headlights or a passing truck raise nothing and a condition raises once, not per
-frame. `observe` returns the changes; the caller turns each one into one `camera_health` event.
+frame. `observe` returns the changes; the caller turns each one into one `camera_health` event, typed
+by `report(change)` (condition, raised or cleared, the figures), plus the detection label targets of
+the first release read (`camera_health:<condition>[_cleared]`).
 """
 
 from __future__ import annotations
@@ -26,10 +33,14 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from smartcam.common.contracts.parts import CameraHealthFigures, CameraHealthReport
+
 CONDITIONS = ("dark", "frozen", "blurred", "scene_changed")
 SIDE = 160  # pixels wide of the grey image measured: enough for focus, cheap (a few hundred µs)
 SCENE_SIDE = 32  # pixels wide of the image compared with the reference: layout, not detail or noise
 FROZEN_CHANGE = 0.05  # grey levels (0-255); sensor noise alone is well above this
+MAX_SCENES = 8  # distinct reference views kept; further samples join the most alike
+MIN_SCENE_SHARE = 0.05  # a view seen in fewer of the reference samples is a passing thing, not a scene
 EVENT_LABEL_PREFIX = "camera_health:"
 
 
@@ -95,9 +106,10 @@ class CameraHealth:
         self._last_seq: int | None = None
         self._previous: npt.NDArray[np.float64] | None = None
         self._reference_started: float | None = None
-        self._reference_sum: npt.NDArray[np.float64] | None = None
+        self._scene_sums: list[npt.NDArray[np.float64]] = []  # while learning: per scene, the sum of its samples
+        self._scene_counts: list[int] = []
         self._reference_sharpness: list[float] = []
-        self._reference: npt.NDArray[np.float64] | None = None
+        self._references: list[npt.NDArray[np.float64]] | None = None
         self._sharpness_ref: float | None = None
         self._tracks = {condition: _Track() for condition in CONDITIONS}
         self.last: Measures | None = None
@@ -109,7 +121,24 @@ class CameraHealth:
 
     @property
     def has_reference(self) -> bool:
-        return self._reference is not None
+        return self._references is not None
+
+    @property
+    def reference_scenes(self) -> int:
+        """How many distinct views the reference holds (0 before it is kept)."""
+        return len(self._references or [])
+
+    def report(self, change: Change) -> CameraHealthReport:
+        """The event's `camera_health` part: the change and the figures of the sample that made it."""
+        measures = self.last
+        assert measures is not None, "a change comes from a measured sample"
+        figures = CameraHealthFigures(
+            brightness=round(measures.brightness, 4), sharpness=round(measures.sharpness, 2),
+            sharpness_reference=None if self._sharpness_ref is None else round(self._sharpness_ref, 2),
+            change=None if measures.change is None else round(measures.change, 3),
+            correlation=None if measures.correlation is None else round(measures.correlation, 4))
+        return CameraHealthReport(condition=change.condition, state="cleared" if change.cleared else "raised",
+                                  figures=figures)
 
     def due(self, now: float) -> bool:
         """Whether a frame seen at monotonic `now` should be measured (one per `interval_s`)."""
@@ -129,14 +158,13 @@ class CameraHealth:
             float(np.abs(image - self._previous).mean())
         self._previous = image
         sharpness = laplacian_variance(image)
-        correlation = None if self._reference is None or self._reference.shape != small.shape else \
-            _correlation(small, self._reference)
+        correlation = self._scene_correlation(small)
         self.last = Measures(float(image.mean()) / 255.0, sharpness, change, correlation)
         seen = self._conditions(self.last)
         if not seen:
             self._learn(small, sharpness, now)
-        elif self._reference is None:  # the reference period must be healthy throughout: start it again
-            self._reference_sum, self._reference_sharpness = None, []
+        elif self._references is None:  # the reference period must be healthy throughout: start it again
+            self._scene_sums, self._scene_counts, self._reference_sharpness = [], [], []
         return [done for condition in CONDITIONS
                 if (done := self._persist(condition, condition in seen, now)) is not None]
 
@@ -152,19 +180,36 @@ class CameraHealth:
             seen.add("scene_changed")
         return seen
 
+    def _scene_correlation(self, small: npt.NDArray[np.float64]) -> float | None:
+        """The correlation with the most alike reference scene; None before the reference is kept."""
+        scenes = [scene for scene in self._references or [] if scene.shape == small.shape]
+        return max((_correlation(small, scene) for scene in scenes), default=None)
+
     def _learn(self, small: npt.NDArray[np.float64], sharpness: float, now: float) -> None:
-        """Average healthy samples into the reference until `reference_s` of healthy operation have passed."""
-        if self._reference is not None:
+        """Gather healthy samples into the reference scenes until `reference_s` of healthy operation have passed."""
+        if self._references is not None:
             return
-        if self._reference_sum is None or self._reference_sum.shape != small.shape:
-            self._reference_sum, self._reference_sharpness, self._reference_started = small.copy(), [], now
+        if not self._scene_sums or self._scene_sums[0].shape != small.shape:
+            self._scene_sums, self._scene_counts, self._reference_sharpness = [], [], []
+            self._reference_started = now
+        alike = [_correlation(small, total / count) for total, count in zip(self._scene_sums, self._scene_counts,
+                                                                             strict=True)]
+        best = int(np.argmax(alike)) if alike else -1
+        if alike and (alike[best] >= self._scene_min_correlation or len(alike) >= MAX_SCENES):
+            self._scene_sums[best] = self._scene_sums[best] + small
+            self._scene_counts[best] += 1
         else:
-            self._reference_sum += small
+            self._scene_sums.append(small.copy())
+            self._scene_counts.append(1)
         self._reference_sharpness.append(sharpness)
         assert self._reference_started is not None
         if now - self._reference_started >= self._reference_s:
-            self._reference = self._reference_sum / len(self._reference_sharpness)
+            samples = len(self._reference_sharpness)
+            self._references = [total / count for total, count in zip(self._scene_sums, self._scene_counts,
+                                                                       strict=True)
+                                if count >= MIN_SCENE_SHARE * samples]
             self._sharpness_ref = float(np.median(self._reference_sharpness))
+            self._scene_sums, self._scene_counts = [], []
 
     def _persist(self, condition: str, seen: bool, now: float) -> Change | None:
         track = self._tracks[condition]

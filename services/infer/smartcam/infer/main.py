@@ -5,13 +5,19 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable, Sequence
 
+import numpy as np
+import numpy.typing as npt
 import zmq
 
+from smartcam.common.contracts.parts import CameraHealthReport
+from smartcam.common.contracts.pipeline_status import InferStatus
 from smartcam.common.events import EventSender
 from smartcam.common.frames import LatestFrameClient
 from smartcam.common.logs import OncePerKind
 from smartcam.common.service import ServiceContext, run_service
+from smartcam.common.status_file import RateMeter, StatusWriter
 from smartcam.common.wire import Detection, Event, Frame
 from smartcam.infer.camera_health import CameraHealth
 from smartcam.infer.detector import Detector
@@ -61,12 +67,22 @@ class Pipeline:
         if decision.emit and (event := self._event(frame, list(detections), decision.sample)) is not None:
             self._ctx.counters.inc("events.samples" if decision.sample else f"events.reason.{decision.reason}")
             events.append(event)
-        for change in self.camera_health.observe(pixels, now, frame.seq) if self.camera_health is not None else []:
-            self._ctx.logger.warning("camera health: %s %s", change.condition,
-                                     "cleared" if change.cleared else "raised")
-            health = Detection(label=change.label, score=1.0, box=(0.0, 0.0, 1.0, 1.0))
+        if self.camera_health is not None:
+            events.extend(self._camera_health_events(self.camera_health, frame, pixels, detections, now))
+        return events
+
+    def _camera_health_events(self, health: CameraHealth, frame: Frame, pixels: npt.NDArray[np.uint8],
+                              detections: Sequence[Detection], now: float) -> list[Event]:
+        """One `camera_health` event per condition raised or cleared on this frame (most frames: none)."""
+        events = []
+        for change in health.observe(pixels, now, frame.seq):
+            report = health.report(change)
+            self._ctx.logger.warning("camera health: %s %s (%s)", change.condition, report.state,
+                                     report.figures.model_dump_json())
+            # The typed part is `camera_health`; the first detection is the label targets of the first release read.
             # The frame's own detections go along: the privacy stage blurs by them (faces, when the model finds faces).
-            if (event := self._event(frame, [health, *detections], sample=False)) is not None:
+            marker = Detection(label=change.label, score=1.0, box=(0.0, 0.0, 1.0, 1.0))
+            if (event := self._event(frame, [marker, *detections], sample=False, camera_health=report)) is not None:
                 self._ctx.counters.inc(f"events.camera_health.{change.label.split(':', 1)[1]}")
                 events.append(event)
         return events
@@ -75,7 +91,8 @@ class Pipeline:
         """The camera conditions raised and not cleared, for the health file; None when camera health is off."""
         return None if self.camera_health is None else self.camera_health.active
 
-    def _event(self, frame: Frame, detections: list[Detection], sample: bool) -> Event | None:
+    def _event(self, frame: Frame, detections: list[Detection], sample: bool,
+               camera_health: CameraHealthReport | None = None) -> Event | None:
         """The event for this frame, its JPEG through the privacy stage; None when privacy cannot be applied."""
         settings = self._settings
         try:
@@ -87,7 +104,7 @@ class Pipeline:
         jpeg = encode_jpeg(redacted, settings.jpeg_quality, settings.jpeg_max_size)
         return Event(event_id=uuid.uuid4().hex, camera_id=frame.camera_id, seq=frame.seq,
                      captured_at=frame.captured_at, location=frame.location, detections=detections,
-                     model=self.detector.model_ref, sample=sample, image=jpeg)
+                     model=self.detector.model_ref, sample=sample, image=jpeg, camera_health=camera_health)
 
 
 def body(ctx: ServiceContext[InferSettings]) -> None:
@@ -106,12 +123,14 @@ def body(ctx: ServiceContext[InferSettings]) -> None:
     if switcher is not None:
         switcher.privacy_covers(privacy.face_labels)
     pipeline = Pipeline(ctx, detector, sender, privacy)
+    status = StatusWriter(settings.status_dir, infer_status(ctx, pipeline, sender), ctx.logger, ctx.counters)
     waiting = OncePerKind(ctx.logger, ctx.counters, "infer.waiting")
     unusable = OncePerKind(ctx.logger, ctx.counters, "frames.unusable")
     last_frame_at = time.monotonic()
     try:
         while not ctx.stop.is_set():
             sender.poll(0)
+            status.maybe_write()
             frame = frames.next_frame(FRAME_WAIT_S)
             if switcher is not None and (switched := switcher.poll(frame)) is not None:
                 pipeline.detector = switched  # between two frames: this frame is the first on the new model
@@ -145,6 +164,22 @@ def body(ctx: ServiceContext[InferSettings]) -> None:
         frames.close()
         sender.close()
         context.term()
+
+
+def infer_status(ctx: ServiceContext[InferSettings], pipeline: Pipeline,
+                 sender: EventSender) -> Callable[[float], InferStatus]:
+    """Builds infer's status document (for the uploader's heartbeat) from its counters and the event sender."""
+    rate = RateMeter()
+    counters = ctx.counters
+
+    def build(now: float) -> InferStatus:
+        inferred = counters.get("frames.inferred")
+        return InferStatus(written_at=round(now, 3), fps=rate.rate(inferred), frames_inferred=inferred,
+                           frames_dropped=counters.get("frames.superseded"),
+                           events_sent=counters.get("events.created"), events_unacknowledged=sender.unacked,
+                           camera_health=pipeline.camera_health_summary())
+
+    return build
 
 
 def _start_model(ctx: ServiceContext[InferSettings]) -> tuple[Detector, ModelSwitcher | None]:

@@ -19,6 +19,7 @@ from smartcam.common.settings import (
     FRAMES_ENDPOINT_DESCRIPTION,
     ModelExchangeSettings,
     Scope,
+    StatusDirSettings,
     ZmqEndpoint,
     scope,
 )
@@ -53,7 +54,7 @@ def parse_label_list(text: str) -> frozenset[str]:
     return frozenset(filter(None, (part.strip() for part in text.split(","))))
 
 
-class InferSettings(ModelExchangeSettings):
+class InferSettings(ModelExchangeSettings, StatusDirSettings):
     """Variables are SMARTCAM_<FIELD>."""
 
     model_dir: Path = Field(Path("/opt/smartcam/models/efficientdet-lite0-coco"),
@@ -125,8 +126,8 @@ class InferSettings(ModelExchangeSettings):
                     "`camera_health` event, and gone this long clears it; `0` = camera health off.")
     camera_health_reference_s: float = Field(
         3600.0, gt=0.0, le=604800.0,
-        description="Healthy operation averaged into the reference scene and sharpness (blurred and scene_changed "
-                    "compare with it).")
+        description="Healthy operation the reference scenes and sharpness are kept from (blurred and scene_changed "
+                    "compare with them).")
     camera_health_dark_below: float = Field(
         0.08, ge=0.0, le=1.0, description="Mean brightness (0-1) under which the camera counts as dark or covered.")
     camera_health_blur_ratio: float = Field(
@@ -134,7 +135,7 @@ class InferSettings(ModelExchangeSettings):
         description="Sharpness under this share of the reference's counts as blurred (fog, dirt, lost focus).")
     camera_health_scene_min_correlation: float = Field(
         0.5, ge=-1.0, le=1.0,
-        description="Correlation with the reference scene under which the camera counts as moved (-1 to 1).")
+        description="Correlation with every reference scene under which the camera counts as moved (-1 to 1).")
 
     _min_scores: dict[str, float] = PrivateAttr()
     _blurred_labels: frozenset[str] = PrivateAttr()

@@ -23,7 +23,6 @@ from smartcam.common.contracts.heartbeat import (
     DataBudgetReport,
     DeliveryCounts,
     Disk,
-    Pipeline,
     QueueReport,
     RecentError,
     Uptime,
@@ -40,6 +39,7 @@ from smartcam.uploader.board import BoardReader
 from smartcam.uploader.data_budget import DataBudget
 from smartcam.uploader.host_files import read_host_facts
 from smartcam.uploader.outbox import OutboxMessage
+from smartcam.uploader.pipeline_files import read_pipeline_facts
 from smartcam.uploader.queue import LAST_MODEL_FACT, EventQueue
 from smartcam.uploader.recent import RecentErrors
 from smartcam.uploader.settings import UploaderSettings
@@ -101,6 +101,11 @@ class Heartbeat:
         uploader = dataclasses.replace(host.services.get("uploader", ServiceVersion()), version=settings.version)
         last_model = self._queue.fact(LAST_MODEL_FACT)
         disk = shutil.disk_usage(settings.queue_dir)
+        pipeline = read_pipeline_facts(settings.pipeline_status_mount, now, figures.queued, self._trouble)
+        platform = self._board.read()
+        if platform.clock is not None and pipeline.gps_offset_s is not None:
+            platform = platform.model_copy(update={
+                "clock": platform.clock.model_copy(update={"gps_offset_s": pipeline.gps_offset_s})})
         heartbeat = HeartbeatDocument(
             heartbeat_id=f"hb-{settings.camera_id}-{int(now * 1000)}",
             camera_id=settings.camera_id,
@@ -122,11 +127,11 @@ class Heartbeat:
             cmds=host.cmds,
             checkout=host.checkout,
             updates=host.updates,
-            problems=host.problems,
+            problems=host.problems + pipeline.problems,
             pending_updates=host.pending,
-            platform=self._board.read(),
-            # capture's and infer's figures (fps, drops) and capture's GPS are not mounted to the uploader: null.
-            pipeline=Pipeline(unacknowledged_events=figures.queued),
+            platform=platform,
+            pipeline=pipeline.pipeline,
+            gps=pipeline.gps,
         )
         return heartbeat.model_dump(mode="json")
 

@@ -7,7 +7,7 @@ Each request also carries `Idempotency-Key: <event_id>` (see `delivery`), so a r
 recognisable to the server.
 
 - `json` (default): one JSON object with exactly the fields of `EventBody`; the image is
-  `{"content_type", "data"}` with `data` base64.
+  `{"content_type", "data"}` with `data` base64; `camera_health` only on camera-health events.
 - `multipart`: `multipart/form-data` with a `metadata` part (the same JSON, its `image` holding
   only `content_type`) and an `image` part with the raw JPEG.
 - `legacy`: the older devices' body `{"photo", "time", "location", "filename"}`.
@@ -54,6 +54,7 @@ def describe(event: Event) -> dict[str, Any]:
         model=ModelIdentity.model_construct(name=event.model.name, sha256=event.model.sha256),
         image=ImageType.model_construct(content_type=event.content_type),
         sample=event.sample,
+        camera_health=event.camera_health,
     ).model_dump(mode="json")
 
 

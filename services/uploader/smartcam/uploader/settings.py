@@ -92,6 +92,10 @@ class UploaderSettings(CameraSettings, ChannelSettings, VersionSettings, Updater
     checkout_mount: Path = Field(Path("/var/lib/smartcam/checkout"), json_schema_extra=scope(Scope.INTERNAL),
                                  description="Where `SMARTCAM_CHECKOUT_DIR` is mounted (the heartbeat carries its "
                                              "`status.json`).")
+    pipeline_status_mount: Path = Field(Path("/var/lib/smartcam/pipeline"), json_schema_extra=scope(Scope.INTERNAL),
+                                        description="`capture/status.json` and `infer/status.json` (volumes "
+                                                    "`capture-status`, `infer-status`, read-only): the heartbeat's "
+                                                    "`pipeline` and `gps`.")
 
     _queue_budget_bytes: int = PrivateAttr()
     _daily_budget_bytes: int = PrivateAttr()

@@ -1,6 +1,7 @@
 """Where each frame was taken: none, fixed coordinates, gpsd or an NMEA serial GPS (SMARTCAM_LOCATION).
 
-Call `open_location(settings, counters)` once, `current()` per frame (never blocks), `close()` at the end.
+Call `open_location(settings, counters)` once, `current()` per frame (never blocks), `close()` at the end;
+`gps()` describes a GPS receiver for capture's status document (None when the location is not a GPS).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 from smartcam.capture.location.feed import RETRY_S, FeedReader, LineFeed
 from smartcam.capture.location.tracker import FixTracker
 from smartcam.capture.specs import FixedSpec, GpsdSpec, NmeaSpec
+from smartcam.common.contracts.pipeline_status import GpsStatus
 from smartcam.common.wire import Location
 
 if TYPE_CHECKING:
@@ -21,11 +23,17 @@ class LocationProvider(Protocol):
     def current(self) -> Location | None:
         """The location for a frame captured now, or None; never blocks."""
 
+    def gps(self) -> GpsStatus | None:
+        """The GPS receiver's state, or None when the location does not come from one."""
+
     def close(self) -> None: ...
 
 
 class NoLocation:
     def current(self) -> None:
+        return None
+
+    def gps(self) -> None:
         return None
 
     def close(self) -> None:
@@ -38,6 +46,9 @@ class FixedLocation:
 
     def current(self) -> Location:
         return self._location
+
+    def gps(self) -> None:
+        return None
 
     def close(self) -> None:
         pass
@@ -53,6 +64,9 @@ class LiveLocation:
 
     def current(self) -> Location | None:
         return self._tracker.current()
+
+    def gps(self) -> GpsStatus:
+        return self._tracker.status()
 
     def close(self) -> None:
         self._reader.close()

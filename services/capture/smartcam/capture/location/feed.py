@@ -10,6 +10,8 @@ import enum
 import logging
 import math
 import threading
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from smartcam.capture.location.tracker import FixTracker
@@ -30,7 +32,33 @@ class Report(enum.Enum):
     IGNORED = "ignored"  # a well-formed line that says nothing about the position
 
 
-Reading = Location | Report
+@dataclass(frozen=True)
+class GpsFix:
+    """A position, and what else the same report says about it (None where it says nothing)."""
+
+    location: Location
+    speed_mps: float | None = None
+    heading_deg: float | None = None
+    satellites: int | None = None
+    gps_time: datetime | None = None  # the fix's UTC date and time, when the report carries both
+
+
+@dataclass(frozen=True)
+class Satellites:
+    """A report without a position that says how many satellites the receiver uses (gpsd SKY)."""
+
+    used: int
+
+
+Reading = GpsFix | Satellites | Report
+
+
+def finite_or_none(value: object, low: float, high: float) -> float | None:
+    """`value` as a float if it is a finite number within low..high; None otherwise (an optional figure)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and low <= number <= high else None
 
 
 class GarbageLineError(ValueError):
@@ -125,7 +153,9 @@ class FeedReader:
                 self._problems.report("garbage", f"ignoring a malformed line from {self._feed.description} "
                                                  f"({error}): {excerpt!r}")
                 continue
-            if isinstance(reading, Location):
+            if isinstance(reading, GpsFix):
                 self._tracker.fix(reading)
+            elif isinstance(reading, Satellites):
+                self._tracker.satellites(reading.used)
             elif reading is Report.NO_FIX:
                 self._tracker.lost()

@@ -1,17 +1,30 @@
 """`nmea:<device>[@baud]`: positions from a GPS receiver's NMEA 0183 sentences on a serial port.
 
 pyserial reads the port, pynmea2 parses and checksums sentences; GGA (fix quality > 0) and RMC
-(status A) carry the position, every other well-formed sentence is ignored.
+(status A) carry the position, every other well-formed sentence is ignored. GGA also says how many
+satellites are used; RMC the speed (knots, converted to m/s), the course and the fix's date and time.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import pynmea2
 import serial
 
-from smartcam.capture.location.feed import MAX_LINE_BYTES, POLL_S, GarbageLineError, Reading, Report, valid_location
+from smartcam.capture.location.feed import (
+    MAX_LINE_BYTES,
+    POLL_S,
+    GarbageLineError,
+    GpsFix,
+    Reading,
+    Report,
+    finite_or_none,
+    valid_location,
+)
+
+KNOT_MPS = 1852 / 3600
 
 
 class SerialConnection:
@@ -79,4 +92,28 @@ class NmeaFeed:
         location = valid_location(sentence.latitude, sentence.longitude)
         if location is None:
             raise GarbageLineError(f"{sentence.sentence_type} with out-of-range coordinates")
-        return location
+        if isinstance(sentence, pynmea2.GGA):
+            satellites = finite_or_none(_number(sentence.num_sats), 0, 1000)
+            return GpsFix(location, satellites=None if satellites is None else int(satellites))
+        knots = _number(sentence.spd_over_grnd)
+        return GpsFix(location, speed_mps=None if knots is None else finite_or_none(knots * KNOT_MPS, 0, 1000),
+                      heading_deg=finite_or_none(_number(sentence.true_course), 0, 360),
+                      gps_time=_rmc_time(sentence))
+
+
+def _number(value: object) -> float | None:
+    """An optional numeric field as pynmea2 gives it (a number, a numeric string, '' or None)."""
+    if not isinstance(value, str | int | float) or isinstance(value, bool) or value == "":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _rmc_time(sentence: pynmea2.RMC) -> datetime | None:
+    """The fix's UTC date and time (RMC carries both), or None when a field is empty or impossible."""
+    day, moment = sentence.datestamp, sentence.timestamp  # pynmea2 leaves an unparseable field as its text
+    if not isinstance(day, date) or not isinstance(moment, time):
+        return None
+    return datetime.combine(day, moment).replace(tzinfo=UTC)
