@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import logging
 from datetime import UTC, datetime
 
 import pytest
@@ -74,7 +75,8 @@ def _mixed(make_event):
 
 
 def test_outside_their_window_events_wait_counted_as_held_back_and_go_when_it_opens(target, start_delivery,
-                                                                                     make_event, wait_until):
+                                                                                     make_event, wait_until, caplog):
+    caplog.set_level(logging.INFO, logger="smartcam.test")
     clock = Clock("2026-01-01T00:30:00")  # samples go from 01:00 for an hour, camera health from 00:00
     queue, _ = start_delivery(target.url, before=_mixed(make_event), clock=clock, heartbeat=True,
                               heartbeat_url="/heartbeat", heartbeat_interval_s=0.3,
@@ -89,11 +91,17 @@ def test_outside_their_window_events_wait_counted_as_held_back_and_go_when_it_op
     assert wait_until(lambda: any(r["held_back_by_reason"] == {"window_samples": 2} for r in held_reports()))
     assert [r["held_back"] for r in held_reports() if r["held_back_by_reason"]][-1] == 2
     assert queue.figures().queued == 2
+    said = [record.getMessage() for record in caplog.records]
+    assert [m for m in said if "wait for their upload window" in m] == [
+        "samples wait for their upload window (SMARTCAM_UPLOAD_WINDOWS), which opens next at 2026-01-01 01:00 UTC "
+        "(nothing is dropped; heartbeats still go) (first of its kind; further ones are only counted as "
+        "delivery.held.window_samples)"]  # once, however many steps found them waiting
 
     clock.now = at("2026-01-01T01:00:00")  # the samples' window opens, camera health's has closed
     assert wait_until(delivered(queue, 4))
     assert target.ids() == ["evt-1", "evt-2", "evt-0", "evt-3"]
     assert wait_until(lambda: held_reports()[-1]["held_back_by_reason"] == {})
+    assert "the upload window of samples is open: they go now" in [record.getMessage() for record in caplog.records]
 
 
 def test_a_windowed_class_still_counts_under_the_disk_budget(target, start_delivery, make_event, wait_until):

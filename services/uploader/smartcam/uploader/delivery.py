@@ -88,7 +88,8 @@ class Deliverer:
         self._pace = Pace(settings.upload_rate_bps)
         self._budget = budget or DataBudget.for_settings(settings, queue)  # shared with the heartbeat, which reports it
         self._windows = windows or UploadWindows(settings.windows)  # shared with the heartbeat, which reports them
-        self._waiting_for_window: frozenset[str] = frozenset()
+        self._waiting_for_window: frozenset[str] = frozenset()  # classes known to wait for their window
+        self._closed_before: frozenset[str] = frozenset()
         self._holding = OncePerKind(logger, counters, "delivery.held")
         self._outages = OncePerKind(logger, counters, "delivery")
         self._queue_trouble = OncePerKind(logger, counters, "delivery.queue_error")
@@ -143,7 +144,8 @@ class Deliverer:
             return
         constrained = self._budget.limited or self._settings.upload_rate_bps > 0  # detections before samples
         batch = self._queue.claim(self._settings.max_in_flight, detections_first=constrained, excluding=closed)
-        self._note_windows(closed)
+        if not batch or closed != self._closed_before:  # not on every event of a busy queue: it counts the queue
+            self._note_windows(closed)
         if not batch:
             self._prune_now_and_then()
             self._queue.wait_for_work(IDLE_WAIT_S, self._stop)
@@ -166,6 +168,7 @@ class Deliverer:
     def _note_windows(self, closed: frozenset[str]) -> None:
         """Log once when a class of events starts waiting for its upload window, and when it opens again."""
         if not closed and not self._waiting_for_window:
+            self._closed_before = closed
             return
         queued = self._queue.queued_by_class() if closed else {}
         waiting = frozenset(name for name in closed if queued.get(name))
@@ -178,6 +181,7 @@ class Deliverer:
             self._logger.info("the upload window of %s is open: they go now", name)
             self._holding.forget(f"window_{name}")
         self._waiting_for_window = waiting | (self._waiting_for_window & closed)
+        self._closed_before = closed
 
     def _send_heartbeat(self, message: OutboxMessage, target: Target) -> None:
         """A heartbeat is never dead-lettered: refused for good, it is dropped (counted); the next one comes."""
