@@ -19,6 +19,7 @@ from smartcam.uploader.data_budget import (
 from smartcam.uploader.queue import EventQueue
 
 from .conftest import delivered
+from .test_published_schemas import assert_valid
 
 EVENT_BYTES = 2300  # a little more than one test event on the wire (about 2.1 kB)
 MB = 1024 * 1024
@@ -119,6 +120,7 @@ def test_the_heartbeat_reports_the_monthly_budget_and_what_it_holds_back(target,
     assert monthly["remaining_bytes"] == max(0, monthly["limit_bytes"] - monthly["used_bytes"])
     assert 0 < monthly["renews_in_s"] <= 3600
     assert report["limit_bytes"] == int(2 * EVENT_BYTES)  # the daily figures stay where they were
+    assert_valid("heartbeat.schema.json", document)  # as published in docs/schemas
 
 
 @pytest.mark.parametrize(("variables", "named"), [

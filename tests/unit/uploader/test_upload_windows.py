@@ -14,6 +14,7 @@ from smartcam.uploader.event_classes import CAMERA_HEALTH_LABEL_PREFIX
 from smartcam.uploader.windows import UploadWindows, parse_windows
 
 from .conftest import delivered
+from .test_published_schemas import assert_valid
 
 
 def at(text):
@@ -90,6 +91,7 @@ def test_outside_their_window_events_wait_counted_as_held_back_and_go_when_it_op
     # Heartbeats are never windowed; they report the samples held back, by reason.
     assert wait_until(lambda: any(r["held_back_by_reason"] == {"window_samples": 2} for r in held_reports()))
     assert [r["held_back"] for r in held_reports() if r["held_back_by_reason"]][-1] == 2
+    assert_valid("heartbeat.schema.json", json.loads(target.heartbeats()[-1].body))
     assert queue.figures().queued == 2
     said = [record.getMessage() for record in caplog.records]
     assert [m for m in said if "wait for their upload window" in m] == [
