@@ -13,7 +13,7 @@ from smartcam.infer.camera_health import EVENT_LABEL_PREFIX
 from smartcam.uploader.event_classes import CAMERA_HEALTH_LABEL_PREFIX
 from smartcam.uploader.windows import UploadWindows, parse_windows
 
-from .conftest import delivered
+from .conftest import damage_stored_event, delivered
 from .test_published_schemas import assert_valid
 
 
@@ -124,3 +124,18 @@ def test_a_windowed_class_still_counts_under_the_disk_budget(target, start_deliv
     clock.now = at("2026-01-01T01:00:00")
     assert wait_until(delivered(queue, 3))
     assert target.ids() == ["evt-9", "evt-2", "evt-3"]
+
+
+def test_a_damaged_stored_description_does_not_stop_windowed_delivery(target, start_delivery, make_event,
+                                                                      wait_until, tmp_path):
+    def store(queue):
+        for n in range(3):
+            queue.put(make_event(n))
+        damage_stored_event(queue.directory, "evt-1", "metadata = '{not json'")
+
+    queue, _ = start_delivery(target.url, before=store, clock=Clock("2026-01-01T00:30:00"),
+                              upload_windows="camera_health=0 1 * * *")
+    assert wait_until(delivered(queue, 2))
+    assert target.ids() == ["evt-0", "evt-2"]
+    [letter] = queue.snapshot().dead_letters  # the damaged one: kept, with its reason, not blocking the rest
+    assert (letter.event_id, "not a JSON object" in letter.reason) == ("evt-1", True)

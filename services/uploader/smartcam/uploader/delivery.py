@@ -211,6 +211,9 @@ class Deliverer:
         if not valid_id(item.event_id):  # stored before ids were checked where they enter, or by a bug
             return Outcome(Verdict.DEAD_LETTER, f"{shown(repr(item.event_id), 160)} is not a valid event id "
                                                 f"({ID_RULE}), so it cannot be sent as an Idempotency-Key")
+        if item.description is None:
+            return Outcome(Verdict.DEAD_LETTER, "its stored description is not a JSON object (damaged on disk), "
+                                                "so no request can be built from it")
         try:
             image = self._queue.read_image(item)
         except OSError as error:

@@ -17,9 +17,11 @@ CLASSES = (DETECTIONS, SAMPLES, CAMERA_HEALTH)
 CAMERA_HEALTH_LABEL_PREFIX = "camera_health:"  # as infer labels them (tests check the two agree)
 
 # The class of the `events` row in scope, as an SQL expression over its `sample` and `metadata` columns.
+# A damaged description (not JSON) is a detection here: json_extract would fail the whole query, and with
+# it delivery; building its body dead-letters it instead (see delivery).
 CLASS_SQL = (f"CASE WHEN sample THEN '{SAMPLES}' "
-             f"WHEN json_extract(metadata, '$.detections[0].label') LIKE '{CAMERA_HEALTH_LABEL_PREFIX}%' "
-             f"THEN '{CAMERA_HEALTH}' ELSE '{DETECTIONS}' END")
+             "WHEN (CASE WHEN json_valid(metadata) THEN json_extract(metadata, '$.detections[0].label') END) "
+             f"LIKE '{CAMERA_HEALTH_LABEL_PREFIX}%' THEN '{CAMERA_HEALTH}' ELSE '{DETECTIONS}' END")
 
 
 def excluding(classes: Collection[str]) -> tuple[str, tuple[str, ...]]:

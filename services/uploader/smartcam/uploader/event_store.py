@@ -36,6 +36,14 @@ _CLAIM_BY_TIME = _CLAIM + "captured_at, rowid LIMIT ?"
 _CLAIM_DETECTIONS_FIRST = _CLAIM + "sample, captured_at, rowid LIMIT ?"
 
 
+def _description(metadata: str | None) -> dict[str, Any] | None:
+    try:
+        description = json.loads(metadata or "")
+    except ValueError:
+        return None
+    return description if isinstance(description, dict) else None
+
+
 class StoreRefusedError(Exception):
     """The event could not be stored durably; `reason` goes back to infer in the ack."""
 
@@ -49,7 +57,7 @@ class QueuedEvent:
     """An event claimed for delivery."""
 
     event_id: str
-    description: dict[str, Any]
+    description: dict[str, Any] | None  # None: what is stored is not JSON (damaged on disk): a dead letter
     body_file: str
     captured_at: float
 
@@ -184,7 +192,7 @@ class EventStore:
         query = (_CLAIM_DETECTIONS_FIRST if detections_first else _CLAIM_BY_TIME).format(condition)
         with self._database.locked() as sql:
             rows = sql.execute(query, (db.QUEUED, *classes, limit + len(self._in_flight))).fetchall()
-            claimed = [QueuedEvent(event_id, json.loads(metadata), body_file, captured_at)
+            claimed = [QueuedEvent(event_id, _description(metadata), body_file, captured_at)
                        for event_id, metadata, body_file, captured_at in rows if event_id not in self._in_flight]
             claimed = claimed[:limit]
             self._in_flight.update(item.event_id for item in claimed)
