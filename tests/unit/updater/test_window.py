@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import pytest
 
 from smartcam.common.settings import SettingsError, load_settings
+from smartcam.common.window import Window, WindowError
 from smartcam.updater.settings import UpdaterSettings
-from smartcam.updater.window import UpdateWindow, WindowError
 
 
 def at(text):
@@ -24,7 +24,7 @@ def at(text):
     ("30 1 * * 0", 1800, "2026-01-05T01:45:00", False, "2026-01-11T01:30:00"),
 ])
 def test_open_and_next_opening(expression, length_s, now, is_open, next_opening):
-    window = UpdateWindow(expression, length_s)
+    window = Window(expression, length_s)
     assert window.is_open(at(now)) is is_open
     assert window.next_opening(at(now)) == (at(next_opening) if next_opening else None)
 
@@ -38,7 +38,7 @@ def test_open_and_next_opening(expression, length_s, now, is_open, next_opening)
 ])
 def test_a_window_that_cannot_open_is_an_error(expression, message):
     with pytest.raises(WindowError, match=message):
-        UpdateWindow(expression)
+        Window(expression)
 
 
 def test_the_setting_names_itself_at_start(monkeypatch):

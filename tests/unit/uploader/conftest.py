@@ -22,6 +22,7 @@ from smartcam.uploader.heartbeat import Heartbeat
 from smartcam.uploader.queue import EventQueue
 from smartcam.uploader.settings import UploaderSettings
 from smartcam.uploader.target import resolve_heartbeat_target, resolve_target
+from smartcam.uploader.windows import UploadWindows
 
 BASE_TIME = datetime(2026, 11, 27, 6, 0, 0, tzinfo=UTC)
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4 + b"\xff\xd9"
@@ -177,9 +178,10 @@ def wait_until():
 def start_delivery(make_settings, logger, counters):
     running = []
 
-    def start(url, *, before=None, heartbeat=False, **overrides):
+    def start(url, *, before=None, heartbeat=False, clock=time.time, **overrides):
         """`before(queue)` runs before the delivery thread starts: what it stores is all waiting at once.
-        With `heartbeat`, the deliverer also sends the real heartbeat, as the service does."""
+        With `heartbeat`, the deliverer also sends the real heartbeat, as the service does.
+        `clock`: the wall clock the upload windows are judged by."""
         settings = make_settings(upload_url=url, **overrides)
         queue = EventQueue(settings.queue_dir, settings.queue_budget_bytes, logger, counters)
         if before is not None:
@@ -188,12 +190,13 @@ def start_delivery(make_settings, logger, counters):
         events = resolve_target(settings, logger)
         beats = None
         budget = DataBudget.for_settings(settings, queue)
+        windows = UploadWindows(settings.windows, clock)
         if heartbeat:
-            beats = (Heartbeat(settings, queue, queue.errors, logger, counters, budget=budget),
+            beats = (Heartbeat(settings, queue, queue.errors, logger, counters, budget=budget, windows=windows),
                      resolve_heartbeat_target(settings, events))
         deliverer = Deliverer(queue, events, settings=settings,
                               session=make_session(settings, auth_headers(settings)), logger=logger,
-                              counters=counters, stop=stop, heartbeat=beats, budget=budget)
+                              counters=counters, stop=stop, heartbeat=beats, budget=budget, windows=windows)
         thread = threading.Thread(target=deliverer.run, daemon=True)
         thread.start()
         running.append((stop, thread, queue))

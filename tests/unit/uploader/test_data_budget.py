@@ -8,7 +8,7 @@ import time
 import pytest
 
 from smartcam.common.settings import SettingsError
-from smartcam.uploader.data_budget import SPENT_FACT, DataBudget
+from smartcam.uploader.data_budget import DAILY, SPENT_FACT, Allowance, DataBudget, FixedPeriods
 from smartcam.uploader.queue import EventQueue
 
 from .conftest import delivered
@@ -89,22 +89,27 @@ def test_an_event_larger_than_the_whole_budget_is_dead_lettered_not_blocking_the
     assert "SMARTCAM_DAILY_BUDGET_MB" in letter.reason
 
 
+def _daily(limit, period_s, store):
+    return Allowance(DAILY, "SMARTCAM_DAILY_BUDGET_MB", limit, periods=FixedPeriods(period_s), fact=SPENT_FACT,
+                     store=store)
+
+
 def test_the_spent_bytes_survive_a_restart_and_renew_with_the_period(tmp_path, logger, counters):
     now = [1_000_000.0]
     queue = EventQueue(tmp_path / "queue", 10**9, logger, counters)
     try:
-        budget = DataBudget(6000, 100.0, queue, clock=lambda: now[0])
+        budget = DataBudget(_daily(6000, 100.0, queue), clock=lambda: now[0])
         assert budget.try_spend(4000)
         assert not budget.try_spend(2500)
         budget.spend(3000)  # a heartbeat: always
-        again = DataBudget(6000, 100.0, queue, clock=lambda: now[0])  # the service restarted
+        again = DataBudget(_daily(6000, 100.0, queue), clock=lambda: now[0])  # the service restarted
         assert again.spent() == 7000
         assert not again.try_spend(1)
         now[0] += 100.0
         assert again.seconds_to_renewal() == 100.0
         assert again.try_spend(6000)
         queue.set_fact(SPENT_FACT, json.dumps({"period": "x"}))  # damaged: that period starts afresh
-        assert DataBudget(6000, 100.0, queue, clock=lambda: now[0]).spent() == 0
+        assert DataBudget(_daily(6000, 100.0, queue), clock=lambda: now[0]).spent() == 0
     finally:
         queue.close()
 

@@ -46,12 +46,28 @@ class Disk(Part):
     total_bytes: int
 
 
+class MonthlyBudgetReport(Part):
+    limit_bytes: int = Field(description="Bytes on the wire allowed per UTC calendar month.")
+    used_bytes: int = Field(description="Bytes on the wire sent this month, heartbeats included.")
+    remaining_bytes: int = Field(description="What is left of this month's budget.")
+    renews_in_s: float = Field(description="Seconds until the month ends and the budget renews.")
+
+
 class DataBudgetReport(Part):
+    """The daily budget's figures at the top level (as before the monthly one came), the monthly one nested."""
+
     limit_bytes: int | None = Field(description="Bytes on the wire allowed per period (a UTC day); null = unlimited.")
     used_bytes: int = Field(description="Bytes on the wire sent in the current period, heartbeats included.")
     remaining_bytes: int | None = Field(description="What is left of the period's budget; null = unlimited.")
-    held_back: int = Field(description="Events waiting for the budget to renew (0 while it is not spent).")
+    held_back: int = Field(description="Events held back: waiting for a budget to renew or for their upload window "
+                                       "(the sum of `held_back_by_reason`).")
     renews_in_s: float = Field(description="Seconds until the current period ends and the budget renews.")
+    monthly: MonthlyBudgetReport | None = Field(default=None, description="The monthly budget "
+                                                "(SMARTCAM_MONTHLY_BUDGET_MB); null when none is set.")
+    held_back_by_reason: dict[str, int] = Field(
+        default_factory=dict, description="Events held back by reason: `daily_budget`, `monthly_budget` (waiting for "
+                                          "it to renew), `window_<class>` (waiting for the upload window of "
+                                          "`samples`, `detections` or `camera_health`, SMARTCAM_UPLOAD_WINDOWS).")
 
 
 class RecentError(Part):
@@ -149,8 +165,9 @@ class Heartbeat(Document):
     queue: QueueReport
     counts: DeliveryCounts
     disk: Disk
-    data_budget: DataBudgetReport | None = Field(None, description="The upload data budget "
-                                                 "(SMARTCAM_DAILY_BUDGET_MB) and what waits for it.")
+    data_budget: DataBudgetReport | None = Field(None, description="The upload data budgets "
+                                                 "(SMARTCAM_DAILY_BUDGET_MB, SMARTCAM_MONTHLY_BUDGET_MB) and what "
+                                                 "is held back by them or by the upload windows.")
     last_errors: list[RecentError] = Field(description="The last few distinct problems, newest last.")
     cmds: CmdsStatus | None = Field(description="The host cmds service's status.json, or null.")
     checkout: CheckoutStatus | None = Field(description="The channel follower's status.json, or null.")

@@ -14,8 +14,8 @@ from smartcam.common.settings import (
     VersionSettings,
     scope,
 )
+from smartcam.common.window import Window, WindowError, check_expression
 from smartcam.updater.origins import OriginError, origin_of, parse_allowed
-from smartcam.updater.window import UpdateWindow, WindowError, check_expression
 
 MODEL_URL_SCHEMES = ("http://", "https://")
 
@@ -95,8 +95,8 @@ class UpdaterSettings(CameraSettings, ChannelSettings, VersionSettings, UpdaterS
         return value.strip()
 
     @property
-    def window(self) -> UpdateWindow:
-        return UpdateWindow(self.update_window, self.update_window_length_s)
+    def window(self) -> Window:
+        return Window(self.update_window, self.update_window_length_s)
 
     @field_validator("registry")
     @classmethod

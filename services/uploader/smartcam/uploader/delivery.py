@@ -16,6 +16,7 @@ import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import requests
 import urllib3
@@ -48,6 +49,7 @@ from smartcam.uploader.recent import RecentErrors
 from smartcam.uploader.settings import UploaderSettings
 from smartcam.uploader.stuck import StuckEvent, StuckWatch
 from smartcam.uploader.target import Target
+from smartcam.uploader.windows import UploadWindows
 
 IDLE_WAIT_S = 1.0
 PRUNE_INTERVAL_S = 3600.0
@@ -72,7 +74,8 @@ class Deliverer:
 
     def __init__(self, queue: EventQueue, target: Target, *, settings: UploaderSettings, session: requests.Session,
                  logger: logging.Logger, counters: Counters, stop: threading.Event,
-                 heartbeat: tuple[Heartbeat, Target] | None = None, budget: DataBudget | None = None) -> None:
+                 heartbeat: tuple[Heartbeat, Target] | None = None, budget: DataBudget | None = None,
+                 windows: UploadWindows | None = None) -> None:
         self._queue = queue
         self._target = target
         self._heartbeat = heartbeat
@@ -84,6 +87,9 @@ class Deliverer:
         self._backoff = Backoff(settings.backoff_base_s, settings.backoff_cap_s)
         self._pace = Pace(settings.upload_rate_bps)
         self._budget = budget or DataBudget.for_settings(settings, queue)  # shared with the heartbeat, which reports it
+        self._windows = windows or UploadWindows(settings.windows)  # shared with the heartbeat, which reports them
+        self._waiting_for_window: frozenset[str] = frozenset()  # classes known to wait for their window
+        self._closed_before: frozenset[str] = frozenset()
         self._holding = OncePerKind(logger, counters, "delivery.held")
         self._outages = OncePerKind(logger, counters, "delivery")
         self._queue_trouble = OncePerKind(logger, counters, "delivery.queue_error")
@@ -124,10 +130,12 @@ class Deliverer:
 
     def step(self) -> None:
         """Send the heartbeat if its turn has come, else the next batch of events (one by default)."""
+        closed = self._windows.closed_now()
         if self._heartbeat is not None:
             heartbeat, heartbeat_target = self._heartbeat
             heartbeat.store_if_due()
-            message = heartbeat.ready(events_waiting=self._queue.has_queued() and not self._budget.held())
+            message = heartbeat.ready(events_waiting=not self._budget.held()
+                                      and self._queue.has_queued(excluding=closed))
             if message is not None:
                 self._send_heartbeat(message, heartbeat_target)
                 return
@@ -135,7 +143,9 @@ class Deliverer:
             self._stop.wait(min(IDLE_WAIT_S, self._budget.seconds_held()))
             return
         constrained = self._budget.limited or self._settings.upload_rate_bps > 0  # detections before samples
-        batch = self._queue.claim(self._settings.max_in_flight, detections_first=constrained)
+        batch = self._queue.claim(self._settings.max_in_flight, detections_first=constrained, excluding=closed)
+        if not batch or closed != self._closed_before:  # not on every event of a busy queue: it counts the queue
+            self._note_windows(closed)
         if not batch:
             self._prune_now_and_then()
             self._queue.wait_for_work(IDLE_WAIT_S, self._stop)
@@ -154,6 +164,24 @@ class Deliverer:
             self._fail(retries[0], max((o.retry_after_s for o in retries if o.retry_after_s), default=None))
         elif self._outage_started is not None:
             self._recover(self._outage_started)
+
+    def _note_windows(self, closed: frozenset[str]) -> None:
+        """Log once when a class of events starts waiting for its upload window, and when it opens again."""
+        if not closed and not self._waiting_for_window:
+            self._closed_before = closed
+            return
+        queued = self._queue.queued_by_class() if closed else {}
+        waiting = frozenset(name for name in closed if queued.get(name))
+        for name in sorted(waiting - self._waiting_for_window):
+            opens = self._windows.next_opening_now(name)
+            self._holding.report(f"window_{name}", f"{name} wait for their upload window "
+                                 f"({env_name('upload_windows')}), which opens next at {_utc(opens)} "
+                                 "(nothing is dropped; heartbeats still go)", logging.INFO)
+        for name in sorted(self._waiting_for_window - closed):
+            self._logger.info("the upload window of %s is open: they go now", name)
+            self._holding.forget(f"window_{name}")
+        self._waiting_for_window = waiting | (self._waiting_for_window & closed)
+        self._closed_before = closed
 
     def _send_heartbeat(self, message: OutboxMessage, target: Target) -> None:
         """A heartbeat is never dead-lettered: refused for good, it is dropped (counted); the next one comes."""
@@ -183,6 +211,9 @@ class Deliverer:
         if not valid_id(item.event_id):  # stored before ids were checked where they enter, or by a bug
             return Outcome(Verdict.DEAD_LETTER, f"{shown(repr(item.event_id), 160)} is not a valid event id "
                                                 f"({ID_RULE}), so it cannot be sent as an Idempotency-Key")
+        if item.description is None:
+            return Outcome(Verdict.DEAD_LETTER, "its stored description is not a JSON object (damaged on disk), "
+                                                "so no request can be built from it")
         try:
             image = self._queue.read_image(item)
         except OSError as error:
@@ -232,17 +263,22 @@ class Deliverer:
                 return self._judged(error, target)
 
     def _wait_for_budget_and_rate(self, size: int, target: Target, *, budgeted: bool) -> Outcome | None:
-        """Book `size` bytes on the wire against the data budget and the rate; an Outcome if it must not go now."""
-        if budgeted and self._budget.limited and size > self._budget.limit_bytes:
+        """Book `size` bytes on the wire against the rate and the data budgets; an Outcome if it must not go now.
+
+        The budget is booked after the wait for the rate, right before the bytes go: booked at the end
+        of a day and sent in the next one, a request would count against the wrong day.
+        """
+        tightest = self._budget.tightest()
+        if budgeted and tightest is not None and size > tightest.limit_bytes:
             return Outcome(Verdict.DEAD_LETTER, f"its {size} bytes on the wire exceed the whole data budget "
-                                                f"({env_name('daily_budget_mb')}={self._settings.daily_budget_mb:g}); "
+                                                f"({tightest.setting}: {tightest.limit_bytes} bytes); "
                                                 "raise it to send events this large")
-        if budgeted and not self._budget.try_spend(size):
-            return Outcome(Verdict.HELD, f"held back: the data budget of {self._budget.limit_bytes} bytes is spent")
-        if not budgeted:
-            self._budget.spend(size)  # a heartbeat always goes, and counts
         if not self._pace.wait_turn(size, self._stop):
             return Outcome(Verdict.RETRY, f"not sent to {target.shown}: the uploader is stopping")
+        if budgeted and not self._budget.try_spend(size):
+            return Outcome(Verdict.HELD, "held back: the data budget is spent")
+        if not budgeted:
+            self._budget.spend(size)  # a heartbeat always goes, and counts
         return None
 
     def _judged(self, error: Exception, target: Target) -> Outcome:
@@ -270,10 +306,10 @@ class Deliverer:
 
     def _hold(self) -> None:
         """Events wait (unclaimed) for the data budget to renew; heartbeats still go meanwhile (see `step`)."""
-        renewal_s = self._budget.hold()
-        self._holding.report("budget", f"the data budget ({env_name('daily_budget_mb')}="
-                                       f"{self._settings.daily_budget_mb:g}) is spent: events wait {renewal_s:.0f}s "
-                                       "for it to renew (nothing is dropped; heartbeats still go)", logging.INFO)
+        allowance, renewal_s = self._budget.hold()
+        self._holding.report(allowance.reason, f"the data budget ({allowance.setting}: {allowance.limit_bytes} "
+                                               f"bytes) is spent: events wait {renewal_s:.0f}s for it to renew "
+                                               "(nothing is dropped; heartbeats still go)", logging.INFO)
 
     def _fail(self, outcome: Outcome, retry_after_s: float | None) -> None:
         if self._stop.is_set():  # a wait for the rate cut short by stopping: no outage, nothing to wait for
@@ -301,6 +337,10 @@ class Deliverer:
         if time.monotonic() - self._last_prune >= PRUNE_INTERVAL_S:
             self._last_prune = time.monotonic()
             self._queue.prune_tombstones()
+
+
+def _utc(timestamp: float | None) -> str:
+    return "never" if timestamp is None else datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _read_head(response: requests.Response, limit: int, attempt: Watch) -> bytes:

@@ -14,7 +14,7 @@ import logging
 import os
 import sqlite3
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from typing import Any
 from smartcam.common.counters import Counters
 from smartcam.common.logs import OncePerKind
 from smartcam.common.wire import Event
-from smartcam.uploader import bodies, db, facts, payloads, space
+from smartcam.uploader import bodies, db, event_classes, facts, payloads, space
 from smartcam.uploader.budget import Budget
 from smartcam.uploader.counts import EVICTED_PREFIX, Change, CounterStore
 from smartcam.uploader.recent import RecentErrors
@@ -31,9 +31,18 @@ TOMBSTONE_RETENTION_S = 7 * 24 * 3600  # far longer than infer ever resends an u
 LOST_FILE_MISSING = "lost_file_missing"
 
 
-_CLAIM = "SELECT event_id, metadata, body_file, captured_at FROM events WHERE state = ? ORDER BY "
+_CLAIM = "SELECT event_id, metadata, body_file, captured_at FROM events WHERE state = ? AND {} ORDER BY "
 _CLAIM_BY_TIME = _CLAIM + "captured_at, rowid LIMIT ?"
 _CLAIM_DETECTIONS_FIRST = _CLAIM + "sample, captured_at, rowid LIMIT ?"
+
+
+def _description(metadata: str | None) -> dict[str, Any] | None:
+    try:
+        description = json.loads(metadata or "")
+    except ValueError:
+        return None
+    return description if isinstance(description, dict) else None
+
 
 class StoreRefusedError(Exception):
     """The event could not be stored durably; `reason` goes back to infer in the ack."""
@@ -48,7 +57,7 @@ class QueuedEvent:
     """An event claimed for delivery."""
 
     event_id: str
-    description: dict[str, Any]
+    description: dict[str, Any] | None  # None: what is stored is not JSON (damaged on disk): a dead letter
     body_file: str
     captured_at: float
 
@@ -159,20 +168,31 @@ class EventStore:
 
     # -- delivering ------------------------------------------------------------------------------
 
-    def has_queued(self) -> bool:
-        """Whether any event waits for delivery (in flight or not)."""
+    def has_queued(self, *, excluding: Collection[str] = ()) -> bool:
+        """Whether any event waits for delivery (in flight or not), leaving out the classes `excluding`."""
+        condition, classes = event_classes.excluding(excluding)
         with self._database.locked() as sql:
-            return sql.execute("SELECT 1 FROM events WHERE state = ? LIMIT 1", (db.QUEUED,)).fetchone() is not None
+            return sql.execute(f"SELECT 1 FROM events WHERE state = ? AND {condition} LIMIT 1",
+                               (db.QUEUED, *classes)).fetchone() is not None
 
-    def claim(self, limit: int, *, detections_first: bool = False) -> list[QueuedEvent]:
+    def queued_by_class(self) -> dict[str, int]:
+        """How many events of each class (`event_classes`) are queued."""
+        with self._database.locked() as sql:
+            return dict(sql.execute(f"SELECT {event_classes.CLASS_SQL} AS class, COUNT(*) FROM events "
+                                    "WHERE state = ? GROUP BY class", (db.QUEUED,)).fetchall())
+
+    def claim(self, limit: int, *, detections_first: bool = False, excluding: Collection[str] = ()
+              ) -> list[QueuedEvent]:
         """The oldest queued events (by capture time) not already being sent, marked as in flight.
 
         `detections_first` (a constrained link): every queued detection goes before any baseline sample.
+        `excluding`: classes of event not to send now (outside their upload window).
         """
-        query = _CLAIM_DETECTIONS_FIRST if detections_first else _CLAIM_BY_TIME
+        condition, classes = event_classes.excluding(excluding)
+        query = (_CLAIM_DETECTIONS_FIRST if detections_first else _CLAIM_BY_TIME).format(condition)
         with self._database.locked() as sql:
-            rows = sql.execute(query, (db.QUEUED, limit + len(self._in_flight))).fetchall()
-            claimed = [QueuedEvent(event_id, json.loads(metadata), body_file, captured_at)
+            rows = sql.execute(query, (db.QUEUED, *classes, limit + len(self._in_flight))).fetchall()
+            claimed = [QueuedEvent(event_id, _description(metadata), body_file, captured_at)
                        for event_id, metadata, body_file, captured_at in rows if event_id not in self._in_flight]
             claimed = claimed[:limit]
             self._in_flight.update(item.event_id for item in claimed)

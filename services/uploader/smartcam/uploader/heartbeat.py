@@ -23,6 +23,7 @@ from smartcam.common.contracts.heartbeat import (
     DataBudgetReport,
     DeliveryCounts,
     Disk,
+    MonthlyBudgetReport,
     QueueReport,
     RecentError,
     Uptime,
@@ -43,6 +44,7 @@ from smartcam.uploader.pipeline_files import read_pipeline_facts
 from smartcam.uploader.queue import LAST_MODEL_FACT, EventQueue
 from smartcam.uploader.recent import RecentErrors
 from smartcam.uploader.settings import UploaderSettings
+from smartcam.uploader.windows import UploadWindows
 
 KIND = "heartbeat"
 HOST_UPTIME_FILE = Path("/proc/uptime")
@@ -54,10 +56,11 @@ class Heartbeat:
     def __init__(self, settings: UploaderSettings, queue: EventQueue, errors: RecentErrors, logger: logging.Logger,
                  counters: Counters, *, clock: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic, board: BoardReader | None = None,
-                 budget: DataBudget | None = None) -> None:
+                 budget: DataBudget | None = None, windows: UploadWindows | None = None) -> None:
         self._settings = settings
         self._queue = queue
         self._budget = budget or DataBudget.for_settings(settings, queue)  # pass the deliverer's: it knows what is held
+        self._windows = windows or UploadWindows(settings.windows)  # the deliverer's (tests set its clock)
         self._errors = errors
         self._clock = clock
         self._monotonic = monotonic
@@ -122,7 +125,7 @@ class Heartbeat:
                                   evicted=figures.evicted, dead_lettered=figures.dead_letter,
                                   refused=figures.refused, duplicates=figures.duplicates),
             disk=Disk(free_bytes=disk.free, total_bytes=disk.total),
-            data_budget=self._budget_report(figures.queued),
+            data_budget=self._budget_report(),
             last_errors=[RecentError.model_validate(entry) for entry in self._errors.snapshot()],
             cmds=host.cmds,
             checkout=host.checkout,
@@ -135,14 +138,31 @@ class Heartbeat:
         )
         return heartbeat.model_dump(mode="json")
 
-    def _budget_report(self, queued: int) -> DataBudgetReport:
+    def _budget_report(self) -> DataBudgetReport:
         budget = self._budget
         used = budget.spent()
-        limit = budget.limit_bytes if budget.limited else None
+        limit = budget.daily.limit_bytes if budget.daily.limited else None
+        monthly = None
+        if budget.monthly is not None:
+            spent, renewal_s = budget.spent_this_month() or 0, budget.seconds_to_monthly_renewal() or 0.0
+            monthly = MonthlyBudgetReport(limit_bytes=budget.monthly.limit_bytes, used_bytes=spent,
+                                          remaining_bytes=max(0, budget.monthly.limit_bytes - spent),
+                                          renews_in_s=round(renewal_s, 1))
+        held = held_back(self._queue.queued_by_class(), self._windows.closed_now(), budget.held_reason())
         return DataBudgetReport(limit_bytes=limit, used_bytes=used,
                                 remaining_bytes=None if limit is None else max(0, limit - used),
-                                held_back=queued if budget.held() else 0,
-                                renews_in_s=round(budget.seconds_to_renewal(), 1))
+                                held_back=sum(held.values()), renews_in_s=round(budget.seconds_to_renewal(), 1),
+                                monthly=monthly, held_back_by_reason=held)
+
+
+def held_back(queued: dict[str, int], closed: frozenset[str], budget_reason: str | None) -> dict[str, int]:
+    """Queued events held back, by reason: those outside their upload window by class, the rest by the budget
+    that is spent (if one is: then nothing else goes either)."""
+    held = {f"window_{name}": count for name, count in sorted(queued.items()) if name in closed and count}
+    rest = sum(count for name, count in queued.items() if name not in closed)
+    if budget_reason is not None and rest:
+        held[budget_reason] = rest
+    return held
 
 
 def host_uptime_s() -> float | None:

@@ -20,6 +20,7 @@ from smartcam.uploader.heartbeat import Heartbeat
 from smartcam.uploader.queue import EventQueue, StoreRefusedError
 from smartcam.uploader.settings import UploaderSettings
 from smartcam.uploader.target import resolve_heartbeat_target, resolve_target
+from smartcam.uploader.windows import UploadWindows
 
 RECEIVE_TIMEOUT_S = 0.5
 HEALTH_INTERVAL_S = 1.0
@@ -42,12 +43,15 @@ def body(ctx: ServiceContext[UploaderSettings]) -> None:
                          "use a free tcp://*:<port> that infer connects to") from None
     heartbeat = None
     budget = DataBudget.for_settings(settings, queue)  # one: delivery spends it, the heartbeat reports it
+    windows = UploadWindows(settings.windows)  # likewise
+    if settings.upload_windows:
+        ctx.logger.info("events go only in their upload windows (UTC): %s", settings.upload_windows)
     if heartbeat_target is not None:
-        heartbeat = (Heartbeat(settings, queue, queue.errors, ctx.logger, ctx.counters, budget=budget),
-                     heartbeat_target)
+        heartbeat = (Heartbeat(settings, queue, queue.errors, ctx.logger, ctx.counters, budget=budget,
+                               windows=windows), heartbeat_target)
         ctx.logger.info("heartbeat every %gs to %s", settings.heartbeat_interval_s, heartbeat_target.shown)
     deliverer = Deliverer(queue, target, settings=settings, session=session, logger=ctx.logger,
-                          counters=ctx.counters, stop=ctx.stop, heartbeat=heartbeat, budget=budget)
+                          counters=ctx.counters, stop=ctx.stop, heartbeat=heartbeat, budget=budget, windows=windows)
     delivery = DeliveryThread(deliverer, ctx)
     delivery.start()
     health = HealthTicker(ctx.health, queue, deliverer)

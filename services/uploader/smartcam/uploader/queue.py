@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -71,11 +71,15 @@ class EventQueue:
             self._work.set()
         return stored
 
-    def has_queued(self) -> bool:
-        return self._events.has_queued()
+    def has_queued(self, *, excluding: Collection[str] = ()) -> bool:
+        return self._events.has_queued(excluding=excluding)
 
-    def claim(self, limit: int, *, detections_first: bool = False) -> list[QueuedEvent]:
-        return self._events.claim(limit, detections_first=detections_first)
+    def queued_by_class(self) -> dict[str, int]:
+        return self._events.queued_by_class()
+
+    def claim(self, limit: int, *, detections_first: bool = False, excluding: Collection[str] = ()
+              ) -> list[QueuedEvent]:
+        return self._events.claim(limit, detections_first=detections_first, excluding=excluding)
 
     def read_image(self, item: QueuedEvent) -> bytes:
         return self._events.read_image(item)

@@ -18,8 +18,11 @@ from smartcam.common.settings import (
     ZmqEndpoint,
     scope,
 )
+from smartcam.common.window import Window
+from smartcam.uploader.windows import parse_windows
 
 MIN_DAILY_BUDGET_BYTES = 4096  # below this not even one small event fits
+MONTH_MAX_S = 31 * 86400.0  # the longest calendar month
 
 
 class PayloadFormat(StrEnum):
@@ -73,6 +76,20 @@ class UploaderSettings(CameraSettings, ChannelSettings, VersionSettings, Updater
                                    description="Most megabytes sent per day (bytes on the wire); over it events "
                                                "wait for the next day (nothing is dropped) and heartbeats still go; "
                                                "`0` = unlimited.")
+    monthly_budget_period_s: float = Field(0.0, ge=0,
+                                           description="Length of the monthly budget's \"month\" in seconds; `0` = "
+                                                       "UTC calendar months (set only to test the month boundary).")
+    monthly_budget_mb: float = Field(0.0, ge=0,
+                                     description="Most megabytes sent per UTC calendar month (bytes on the wire), "
+                                                 "alongside the daily budget: an event goes only if it fits both; "
+                                                 "over it events wait for the next month; `0` = unlimited.")
+    upload_windows: str = Field("", description="When each class of event may be sent: `class=cron [for seconds]` "
+                                                "entries separated by `;`, the cron expression (UTC) opening the "
+                                                "window as in `SMARTCAM_UPDATE_WINDOW`, open 3600 s unless `for` "
+                                                "says otherwise; classes: `samples`, `detections`, "
+                                                "`camera_health`; a class not named is always sent. E.g. "
+                                                "`samples=0 1 * * * for 14400`. Outside its window an event waits "
+                                                "(counted as held back); heartbeats always go.")
     max_in_flight: int = Field(1, ge=1, le=16, description="Parallel uploads, 1 to 16.")
     payload_format: PayloadFormat = Field(PayloadFormat.JSON,
                                           description="`json`, `multipart` or `legacy` (see The upload payload).")
@@ -99,10 +116,12 @@ class UploaderSettings(CameraSettings, ChannelSettings, VersionSettings, Updater
 
     _queue_budget_bytes: int = PrivateAttr()
     _daily_budget_bytes: int = PrivateAttr()
+    _monthly_budget_bytes: int = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
         self._queue_budget_bytes = int(self.queue_budget_mb * 1024 * 1024)
         self._daily_budget_bytes = int(self.daily_budget_mb * 1024 * 1024)
+        self._monthly_budget_bytes = int(self.monthly_budget_mb * 1024 * 1024)
 
     @field_validator("auth_token_file", "auth_header_file", mode="before")
     @classmethod
@@ -131,6 +150,49 @@ class UploaderSettings(CameraSettings, ChannelSettings, VersionSettings, Updater
                              f"SMARTCAM_BUDGET_PERIOD_S={period:g}; "
                              "raise the rate or lower the budget")
         return value
+
+    @field_validator("monthly_budget_period_s")
+    @classmethod
+    def _month_not_shorter_than_a_day(cls, value: float, info: ValidationInfo) -> float:
+        day = info.data.get("budget_period_s")
+        if value and day and value < day:
+            raise ValueError(f"a month shorter than SMARTCAM_BUDGET_PERIOD_S={day:g}; lengthen it, "
+                             "or 0 for calendar months")
+        return value
+
+    @field_validator("monthly_budget_mb")
+    @classmethod
+    def _monthly_budget_fits(cls, value: float, info: ValidationInfo) -> float:
+        if not value:
+            return value
+        monthly = value * 1024 * 1024
+        daily, rate = info.data.get("daily_budget_mb"), info.data.get("upload_rate_bps")
+        month = info.data.get("monthly_budget_period_s") or MONTH_MAX_S
+        if monthly < MIN_DAILY_BUDGET_BYTES:
+            raise ValueError(f"a monthly budget below {MIN_DAILY_BUDGET_BYTES} bytes cannot carry one event; "
+                             "raise it, or 0 for no monthly budget")
+        if daily and value < daily:
+            raise ValueError(f"the monthly budget is below SMARTCAM_DAILY_BUDGET_MB={daily:g}, so the daily one "
+                             "could never be spent; raise the monthly budget or lower the daily one")
+        if rate and rate * month < monthly:
+            raise ValueError(f"SMARTCAM_UPLOAD_RATE_BPS={rate} cannot send that much in the longest month; "
+                             "raise the rate or lower the monthly budget")
+        return value
+
+    @field_validator("upload_windows")
+    @classmethod
+    def _windows_open(cls, value: str) -> str:
+        parse_windows(value)  # ValueError naming the entry that cannot work
+        return value.strip()
+
+    @property
+    def windows(self) -> dict[str, Window]:
+        """The upload window of each event class that has one (see `SMARTCAM_UPLOAD_WINDOWS`)."""
+        return parse_windows(self.upload_windows)
+
+    @property
+    def monthly_budget_bytes(self) -> int:
+        return self._monthly_budget_bytes
 
     @property
     def queue_budget_bytes(self) -> int:

@@ -1,9 +1,10 @@
-"""The maintenance window: image and model updates start only inside it (cron-like, UTC).
+"""A time window, cron-like in UTC: open from each match of a five-field cron expression for a length.
 
-`SMARTCAM_UPDATE_WINDOW` is a five-field cron expression for when the window opens, and
-`SMARTCAM_UPDATE_WINDOW_LENGTH_S` how long it stays open; empty = always open. Pure: the time is
-a parameter, so the planner's tests need no clock. An update already under way when the window
-closes runs to its end (a half-done update is worse than a late one).
+Shared by the updater's maintenance window (`SMARTCAM_UPDATE_WINDOW` + `_LENGTH_S`: updates start only
+inside it) and the uploader's windows per event class (`SMARTCAM_UPLOAD_WINDOWS`: e.g. baseline samples
+go only at night), so both read and check an expression the same way. An empty expression = always
+open. Pure: the time is a parameter, so tests need no clock. A window that can never open (31 February)
+is refused when the setting is read, not discovered as a device that never updates or never uploads.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ ALWAYS = ""
 
 
 class WindowError(ValueError):
-    """An update window that cannot work: not cron syntax, or a date that never comes."""
+    """A window that cannot work: not cron syntax, or a date that never comes."""
 
 
 @dataclass(frozen=True)
-class UpdateWindow:
+class Window:
     expression: str = ALWAYS  # when it opens (cron, UTC); "" = always open
     length_s: float = 3600.0
 
@@ -56,8 +57,8 @@ def check_expression(expression: str) -> None:
     try:
         croniter(expression, _utc(0)).get_next(float)
     except (CroniterBadDateError, CroniterBadCronError):
-        raise WindowError(f"{expression!r} never matches a date (e.g. 31 February): updates would never be "
-                          "applied; fix it, or leave it empty for always") from None
+        raise WindowError(f"{expression!r} never matches a date (e.g. 31 February): the window would never "
+                          "open; fix it, or leave it empty for always") from None
 
 
 def _utc(timestamp: float) -> datetime:
