@@ -96,8 +96,7 @@ class Operations:
         old = self._changeable(ref)
         ref_of_old = str(old["Config"]["Image"])
         repository = split_ref(ref_of_old)[0]
-        new_image = self._image(image_id)
-        if repository not in self._repositories.of_image(new_image):
+        if repository not in self._repositories_of(self._image(image_id)):
             raise RefusedError(403, f"image {image_id} is not an image of {repository}, which {name_of(old)} runs")
         old_image = self._api.inspect_image(old["Image"])
         spec = clone_spec(old, old_image, ref_of_old, image_id)
@@ -114,7 +113,7 @@ class Operations:
     def self_test(self, image_id: str) -> tuple[int, str]:
         """Run the updater's self-test in a throwaway, locked-down, offline container of an updater image."""
         repository = self._repositories.check(f"{self._repositories.registry}smartcam/updater")
-        if repository not in self._repositories.of_image(self._image(image_id)):
+        if repository not in self._repositories_of(self._image(image_id)):
             raise RefusedError(403, f"image {image_id} is not an image of {repository}; only updater images self-test")
         config = {"Image": image_id, "Cmd": SELF_TEST_COMMAND, "User": "10001:10001",
                   "Labels": {SELF_TEST_LABEL: "self-test"}, "HostConfig": {
@@ -173,7 +172,7 @@ class Operations:
     def tag(self, image_id: str, repository: str, tag: str) -> None:
         """Tag an image in a repository it came from (the channel tag compose uses)."""
         self._repositories.check(repository)
-        if repository not in self._repositories.of_image(self._image(image_id)):
+        if repository not in self._repositories_of(self._image(image_id)):
             raise RefusedError(403, f"image {image_id} is not an image of {repository}; it cannot be tagged there")
         self._api.tag(image_id, repository, tag)
 
@@ -212,9 +211,24 @@ class Operations:
             image = dict(self._api.inspect_image(image_id))
         except NotFound:
             raise RefusedError(404, f"no image {image_id}") from None
-        if not self._repositories.of_image(image):
+        if not self._repositories_of(image):
             raise RefusedError(404, f"no image {image_id} of {self._repositories.registry or '(no registry)'}smartcam/")
         return image
+
+    def _repositories_of(self, image: Json) -> set[str]:
+        """The allowed repositories `image` is tagged in or was pulled from, or that a project container
+        running it names (a local build whose tag moved on, which a rollback tags again)."""
+        found = self._repositories.of_image(image)
+        for summary in self._api.containers(all=True, filters={"label": f"{PROJECT_LABEL}={self.project}"}):
+            if summary.get("ImageID") != image["Id"]:
+                continue
+            try:  # the summary shows the image id once the tag moved on; the container's config keeps the name
+                repository = split_ref(str(self._project_container(summary["Id"])["Config"]["Image"]))[0]
+            except RefusedError:
+                continue
+            if self._repositories.allowed(repository):
+                found.add(repository)
+        return found
 
     def _images_in_use(self) -> set[str]:
         return {str(c["ImageID"]) for c in self._api.containers(all=True)}
