@@ -32,7 +32,7 @@ def send(attempt: dict) -> list:
             answer += chunk
     head, _, payload = answer.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
-    return [status, payload.decode(errors="replace")[:400]]
+    return [status, payload.decode(errors="replace")[:4000]]
 
 
 def main() -> None:

@@ -38,6 +38,7 @@ def request(port, method, path, body=b"", headers=None):
 @pytest.mark.parametrize(("method", "path", "body", "status", "message"), [
     ("POST", "/v1.41/containers/create", b"{}", 404, "no such route"),
     ("GET", "/containers/%2e%2e", b"", 404, "no such route"),
+    ("GET", "//containers", b"", 404, "no such route"),
     ("PUT", "/containers", b"", 405, "use GET"),
     ("POST", "/containers/x/replace", b'{"image": "' + IMAGE.encode() + b'", "Privileged": true}', 400,
      "Privileged: Extra inputs are not permitted"),

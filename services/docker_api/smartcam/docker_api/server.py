@@ -77,6 +77,9 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, result)
 
     def _dispatch(self) -> Any:
+        # The path as sent: http.server turns a leading "//" into "/"; here nothing is normalised.
+        words = self.requestline.split()
+        self.path = words[1] if len(words) == 3 else self.path
         route, found = match(self.command, self.path)
         if route is None:
             if not found:
