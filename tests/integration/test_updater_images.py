@@ -268,7 +268,7 @@ def test_updater_updates_itself_and_exactly_one_updater_remains(channel_stack, r
     # docker-api is internal (no route out); egress is for model downloads.
     assert set(updater["NetworkSettings"]["Networks"]) == {f"{stack.project}_docker-api", f"{stack.project}_egress"}
     results = json.loads(docker("exec", updater["Id"], "python", "-c", PROBE))
-    assert results == {"GET /containers": 200, "POST /containers/create": 404, "GET /v1.41/containers/json": 404,
+    assert results == {"GET /containers": 200, "POST /containers/create": 405, "GET /v1.41/containers/json": 404,
                        "POST /v1.41/containers/x/exec": 404, "GET /volumes": 404}  # the rest: test_docker_api_attacks
 
 
