@@ -6,7 +6,7 @@
 #   python     Debian's python3, a venv that also sees Debian's Python packages, common/requirements.txt,
 #              the service user; plus the runtime environment and healthcheck every Python service uses
 #   <service>  its own apt/pip dependencies, its data, smartcam.common, its package, its user and command
-# docker-api is haproxy on the same base image. Build scripts and requirement files are bind-mounted
+# Build scripts and requirement files are bind-mounted
 # into the RUN that uses them, never copied, so none of them ends up in an image.
 ARG BASE_IMAGE=debian:bookworm-slim
 
@@ -108,15 +108,18 @@ CMD ["python", "-m", "smartcam.demo_sink"]
 ARG SMARTCAM_VERSION=dev
 ENV SMARTCAM_VERSION=${SMARTCAM_VERSION}
 
-# docker-api: the only way to the Docker API, for the updater only (see services/docker_api/haproxy.cfg).
-FROM ${BASE_IMAGE} AS docker-api
-RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy \
-      >/dev/null && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log
-COPY services/docker_api/haproxy.cfg /etc/haproxy/docker-api.cfg
-# Root without capabilities (compose drops them all): the Docker socket is owned by root, so
-# its owner bits let this process connect; no other file of the host is visible.
+# docker-api: the only holder of the Docker socket; offers the updater only the operations an update needs
+# (services/docker_api/smartcam/docker_api/routes.py). The only image with the Docker SDK.
+FROM python AS docker-api
+RUN --mount=type=bind,source=docker/install-service-deps,target=/mnt/install-service-deps \
+    --mount=type=bind,source=services/docker_api/requirements.txt,target=/mnt/service-requirements.txt \
+    /mnt/install-service-deps --apt "" /mnt/service-requirements.txt
+COPY common/smartcam/common /opt/smartcam/lib/smartcam/common
+COPY services/docker_api/smartcam/docker_api /opt/smartcam/lib/smartcam/docker_api
+# Root without capabilities (compose drops them all): the Docker socket belongs to root (group `docker`,
+# whose id differs from host to host), so its owner bits let this process connect; nothing else of the
+# host is mounted. README "Docker API access" records this choice.
 USER 0:0
-HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD ["haproxy", "-c", "-q", "-f", "/etc/haproxy/docker-api.cfg"]
-CMD ["haproxy", "-db", "-f", "/etc/haproxy/docker-api.cfg"]
+CMD ["python", "-m", "smartcam.docker_api"]
 ARG SMARTCAM_VERSION=dev
 ENV SMARTCAM_VERSION=${SMARTCAM_VERSION}

@@ -18,13 +18,14 @@ from smartcam.capture.settings import CaptureSettings
 from smartcam.common.compose_settings import ComposeSettings
 from smartcam.common.settings import Scope, env_name, field_scope
 from smartcam.demo_sink.settings import DemoSinkSettings
+from smartcam.docker_api.settings import DockerApiSettings
 from smartcam.infer.settings import InferSettings
 from smartcam.updater.settings import UpdaterSettings
 from smartcam.uploader.settings import UploaderSettings
 from tests.integration.harness import REPO, TEST_CHANNEL
 
 SERVICES = {"capture": CaptureSettings, "infer": InferSettings, "uploader": UploaderSettings,
-            "updater": UpdaterSettings, "demo-sink": DemoSinkSettings}
+            "updater": UpdaterSettings, "demo-sink": DemoSinkSettings, "docker-api": DockerApiSettings}
 REGISTRY = "127.0.0.1:5999/"  # an image prefix too: the test tags the images under it
 IMAGES = ("capture", "infer", "uploader", "updater", "demo-sink", "docker-api")
 SETTINGS_LINE = re.compile(r" settings (\{.*\})$", re.M)

@@ -137,7 +137,7 @@ def test_python_targets_share_the_python_stage_and_run_their_package(dockerfile)
         package = name.replace("-", "_")
         assert stage.cmd == ["python", "-m", f"smartcam.{package}"], name
         assert Path(REPO, "services", package, "smartcam", package, "__main__.py").is_file(), name
-    assert targets == 5  # capture, infer, uploader, updater, demo-sink
+    assert targets == 6  # capture, infer, uploader, updater, demo-sink, docker-api
 
 
 @pytest.mark.parametrize("entry", sorted(REPO.glob("services/*/smartcam/*/__main__.py")), ids=lambda p: p.parent.name)

@@ -139,6 +139,22 @@ class VersionSettings(CommonSettings):
                          description="Version baked into the images (the publish script sets the git commit).")
 
 
+class RegistrySettings(CommonSettings):
+    """The registry images come from: the updater polls it, docker-api pulls only from it."""
+
+    registry: str = Field("", description="Registry prefix of every image name, ending in `/` "
+                                          "(`registry.example.com/`, `127.0.0.1:5000/`); empty = locally built "
+                                          "images and image updates off.")
+
+    @field_validator("registry")
+    @classmethod
+    def _registry_prefix(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?/([a-z0-9._-]+/)*", value):
+            raise ValueError(f"{value!r} is not a registry prefix: a host (and port), optionally a path, and it "
+                             "must end with '/', e.g. 'registry.example.com/' or '127.0.0.1:5000/'")
+        return value
+
+
 class UpdaterStateSettings(CommonSettings):
     """The `updater-state` volume: the updater writes it, the uploader reads it."""
 

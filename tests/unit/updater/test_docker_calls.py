@@ -1,15 +1,13 @@
-"""Every Docker API call the updater makes (docker_calls.py) is one the docker-api allow-list
-(services/docker_api/haproxy.cfg) lets through, and the allow-list lets through nothing else.
+"""Every request the updater sends (docker_calls.py) is one docker-api offers (its routes.py), with a body
+that docker-api's strict parser accepts; and every route docker-api offers is used by the updater.
 
-The calls are recorded as they go over the wire: DockerCalls, with the real docker SDK, talks to a
-local HTTP server that answers like the daemon and records each request's method and path.
+The requests are recorded as they go over the wire: DockerCalls talks to a local HTTP server that answers
+like docker-api and records each request's method, path and body.
 """
 
 import ast
 import inspect
 import json
-import re
-import struct
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,19 +15,20 @@ from pathlib import Path
 
 import pytest
 
-from smartcam.updater.clone import ContainerSpec
-from smartcam.updater.docker_calls import DockerCalls
+from smartcam.docker_api import bodies
+from smartcam.docker_api.routes import ROUTES, Route, match
+from smartcam.updater.docker_calls import DockerApiError, DockerCalls
 
 ROOT = Path(__file__).resolve().parents[3]
-HAPROXY_CFG = ROOT / "services/docker_api/haproxy.cfg"
 UPDATER = ROOT / "services/updater/smartcam/updater"
 CONTAINER_ID = "4f1c" * 16
 IMAGE_ID = "sha256:" + "ab" * 32
 DIGEST = "sha256:" + "cd" * 32
 REPOSITORY = "127.0.0.1:5000/smartcam/infer"
+CONTAINER = {"Id": CONTAINER_ID, "Name": "/smartcam-infer-1", "Image": IMAGE_ID, "State": {"Running": True},
+             "Config": {"Image": f"{REPOSITORY}:master", "Labels": {}}}
+IMAGE = {"Id": IMAGE_ID, "RepoTags": [], "RepoDigests": [f"{REPOSITORY}@{DIGEST}"], "Size": 1, "Config": {}}
 
-
-# --- a recording stand-in for the daemon ----------------------------------------------------------
 
 @dataclass(frozen=True)
 class Request:
@@ -38,30 +37,16 @@ class Request:
     body: bytes
 
 
-def _answer(method: str, path: str) -> tuple[int, bytes, str]:
-    """A plausible daemon answer: enough for the SDK to parse it."""
-    routes: list[tuple[str, str, object]] = [
-        ("GET", r"/containers/json$", [{"Id": CONTAINER_ID, "ImageID": IMAGE_ID, "Names": ["/smartcam-infer-1"]}]),
-        ("GET", r"/containers/[^/]+/json$", {"Id": CONTAINER_ID, "Name": "/smartcam-infer-1", "Config": {"Tty": False},
-                                             "State": {"Running": True}, "Image": IMAGE_ID}),
-        ("GET", r"/containers/[^/]+/logs$", None),
-        ("POST", r"/containers/create$", {"Id": CONTAINER_ID, "Warnings": []}),
-        ("POST", r"/containers/[^/]+/wait$", {"StatusCode": 0}),
-        ("POST", r"/images/create$", None),
-        ("GET", r"/images/json$", [{"Id": IMAGE_ID}]),
-        ("GET", r"/distribution/.+/json$", {"Descriptor": {"digest": DIGEST}}),
-        ("GET", r"/images/.+/json$", {"Id": IMAGE_ID, "RepoDigests": [f"{REPOSITORY}@{DIGEST}"]}),
-        ("DELETE", r"/images/[^/]+$", [{"Untagged": REPOSITORY}]),
-    ]
-    for route_method, pattern, body in routes:
-        if method == route_method and re.search(pattern, path):
-            if path.endswith("/logs"):  # a non-tty container's log is multiplexed: 8-byte frame headers
-                text = b"self-test ok\n"
-                return 200, struct.pack(">BxxxL", 1, len(text)) + text, "application/vnd.docker.raw-stream"
-            if path.endswith("/images/create"):  # one progress line (without chunking, the SDK reads one)
-                return 200, b'{"status": "Downloaded newer image"}', "application/json"
-            return 200, json.dumps(body).encode(), "application/json"
-    return 204, b"", "text/plain"
+def _answer(route: Route) -> bytes:
+    """A plausible docker-api answer for the route."""
+    answers = {"/containers": [CONTAINER], "/containers/{ref}": CONTAINER, "/containers/{ref}/replace": {
+        "Id": CONTAINER_ID}, "/self-test": {"exit_code": 0, "output": "self-test ok"}, "/images/{image}": IMAGE,
+        "/images/registry-digest": {"digest": DIGEST}, "/images/prune": {"removed": 1}}
+    if route.template == "/images/pull":
+        return b'{"status": "Downloading"}\n{"image": ' + json.dumps(IMAGE).encode() + b"}\n"
+    if route.template == "/images/{image}" and route.method == "DELETE":
+        return b'{"removed": []}'
+    return json.dumps(answers.get(route.template, {"ok": True})).encode()
 
 
 class Recorder(BaseHTTPRequestHandler):
@@ -70,11 +55,11 @@ class Recorder(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        path = self.path.partition("?")[0]
-        self.requests.append(Request(self.command, path, body))
-        status, payload, kind = _answer(self.command, path)
+        self.requests.append(Request(self.command, self.path, body))
+        route, _ = match(self.command, self.path)
+        status, payload = (200, _answer(route)) if route else (404, b'{"error": "no such route"}')
         self.send_response(status)
-        self.send_header("Content-Type", kind)
+        self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
@@ -99,28 +84,25 @@ def recorded() -> list[Request]:
     handler = type("Handler", (Recorder,), {"requests": requests})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    calls = DockerCalls.connect(f"tcp://127.0.0.1:{server.server_address[1]}", timeout_s=10)
-    spec = ContainerSpec({"Image": f"{REPOSITORY}:master", "HostConfig": {"NetworkMode": "smartcam_pipeline"}},
-                         {"smartcam_egress": {"Aliases": ["infer"]}})
+    calls = DockerCalls.connect(f"http://127.0.0.1:{server.server_address[1]}", timeout_s=10)
     exercised = {
-        "list_containers": lambda: calls.list_containers("com.docker.compose.project=smartcam"),
+        "list_containers": calls.list_containers,
         "inspect_container": lambda: calls.inspect_container("smartcam-infer-1.previous"),
-        "create_container": lambda: calls.create_container("smartcam-infer-1", spec),
+        "replace": lambda: calls.replace(CONTAINER_ID, IMAGE_ID),
         "start": lambda: calls.start(CONTAINER_ID),
         "stop": lambda: calls.stop(CONTAINER_ID, 10),
         "rename": lambda: calls.rename(CONTAINER_ID, "smartcam-infer-1.previous"),
         "remove_container": lambda: calls.remove_container(CONTAINER_ID),
-        "wait": lambda: calls.wait(CONTAINER_ID, 5),
-        "logs": lambda: calls.logs(CONTAINER_ID),
+        "self_test": lambda: calls.self_test(IMAGE_ID),
         "inspect_image": lambda: calls.inspect_image(IMAGE_ID),
-        "list_images": lambda: calls.list_images(REPOSITORY),
         "registry_digest": lambda: calls.registry_digest(f"{REPOSITORY}:master"),
         "pull": lambda: calls.pull(REPOSITORY, DIGEST, lambda: None),
         "tag": lambda: calls.tag(IMAGE_ID, REPOSITORY, "master"),
-        "remove_image": lambda: calls.remove_image(IMAGE_ID, force=True),
+        "discard_image": lambda: calls.discard_image(IMAGE_ID),
+        "prune_images": lambda: calls.prune_images(REPOSITORY, {IMAGE_ID}),
     }
     public = {name for name, _ in inspect.getmembers(DockerCalls, inspect.isfunction) if not name.startswith("_")}
-    assert public == set(exercised), "exercise each DockerCalls method here, as the updater calls it"
+    assert public - {"connect"} == set(exercised), "exercise each DockerCalls method here, as the updater calls it"
     try:
         for call in exercised.values():
             call()
@@ -129,89 +111,52 @@ def recorded() -> list[Request]:
     return requests
 
 
-# --- the allow-list, as haproxy reads it ----------------------------------------------------------
-
-@dataclass(frozen=True)
-class Rule:
-    """`http-request allow if <method acl> <path acl>`."""
-
-    methods: tuple[str, ...]
-    paths: tuple[str, ...]
-
-
-def allow_rules() -> list[Rule]:
-    acls: dict[str, tuple[str, tuple[str, ...]]] = {}
-    rules: list[Rule] = []
-    for line in HAPROXY_CFG.read_text().splitlines():
-        words = line.split("#")[0].split()
-        if words[:1] == ["acl"]:
-            name, criterion, *values = words[1:]
-            acls[name] = (criterion, tuple(values))
-        elif words[:2] == ["http-request", "allow"]:
-            assert words[2:3] == ["if"], f"unexpected allow rule (update this test): {line}"
-            assert len(words) == 5, f"unexpected allow rule (update this test): {line}"
-            (method_kind, methods), (path_kind, paths) = acls[words[3]], acls[words[4]]
-            assert (method_kind, path_kind) == ("method", "path_reg"), f"unexpected allow rule: {line}"
-            # One path shape per pattern, so that the test below sees whether each one is used.
-            assert not [p for p in paths if "|" in p], f"split alternatives into separate patterns: {line}"
-            rules.append(Rule(methods, paths))
-    assert rules, f"no allow rules found in {HAPROXY_CFG}"
-    return rules
+def test_every_request_is_a_route_with_a_body_docker_api_accepts(recorded):
+    for request in recorded:
+        route, _ = match(request.method, request.path)
+        assert route is not None, f"docker-api has no route for {request.method} {request.path}"
+        if route.body is None:
+            assert request.body == b"", (request.method, request.path)
+        else:
+            bodies.parse(request.body, route.body)  # raises BodyError with the reason
 
 
-def allowed_by(rule: Rule, request: Request) -> list[str]:
-    """The rule's path patterns that let `request` through (haproxy: unanchored regex on the raw path)."""
-    return [p for p in rule.paths if request.method in rule.methods and re.search(p, request.path)]
+def test_every_route_is_used_by_the_updater(recorded):
+    """Nothing is offered just in case: each route of docker-api is one the updater calls."""
+    used = {(route.method, route.template) for route in ROUTES for r in recorded
+            if route.method == r.method and route.pattern.fullmatch(r.path)}
+    unused = {(route.method, route.template) for route in ROUTES} - used
+    assert not unused, f"offered but never called (remove from routes.py): {sorted(unused)}"
 
 
-def test_every_call_is_let_through(recorded):
-    rules = allow_rules()
-    refused = [(r.method, r.path) for r in recorded if not any(allowed_by(rule, r) for rule in rules)]
-    assert not refused, f"calls docker-api would refuse with 403: {refused}"
+def test_a_refusal_reaches_the_updater_with_docker_apis_message():
+    class Refuser(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            payload = b'{"error": "no container \'x\' in project smartcam"}'
+            self.send_response(404)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuser)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(DockerApiError, match=r"no container 'x' in project smartcam \(HTTP 404\)"):
+            DockerCalls.connect(f"http://127.0.0.1:{server.server_address[1]}").inspect_container("x")
+    finally:
+        server.shutdown()
 
 
-def test_the_allow_list_lets_through_nothing_else(recorded):
-    """Each (method, path pattern) the allow-list has is used by some call: nothing is allowed just in case."""
-    unused = [(method, pattern) for rule in allow_rules() for method in rule.methods for pattern in rule.paths
-              if not any(pattern in allowed_by(Rule((method,), rule.paths), r) for r in recorded)]
-    assert not unused, f"allowed but never called (remove from {HAPROXY_CFG.name}): {unused}"
-
-
-def test_the_recorder_sees_every_kind_of_call(recorded):
-    """The wire record is complete: one method per DockerCalls call, the pinned API version on each."""
-    assert {r.method for r in recorded} == {"GET", "POST", "DELETE"}
-    assert all(r.path.startswith("/v1.41/") for r in recorded)
-    assert any(r.path == f"/v1.41/distribution/{REPOSITORY}:master/json" for r in recorded)
-    assert any(r.path == "/v1.41/networks/smartcam_egress/connect" for r in recorded)
-
-
-def test_created_containers_pass_the_escalation_filter(recorded):
-    """The allow-list also refuses a create whose body escalates; the updater's own creates must not."""
-    line = next(line for line in HAPROXY_CFG.read_text().splitlines() if "acl escalates" in line)
-    patterns = re.findall(r'"((?:[^"\\]|\\.)*)"', line.split("-i", 1)[1])
-    creates = [r.body.decode() for r in recorded if r.path.endswith("/containers/create")]
-    assert creates
-    for body in creates:
-        assert not [p for p in patterns if re.search(p.replace('\\"', '"'), body, re.IGNORECASE)], body
-    escalating = json.dumps({"HostConfig": {"Privileged": True}})
-    assert any(re.search(p.replace('\\"', '"'), escalating, re.IGNORECASE) for p in patterns)
-
-
-# --- one module, public SDK API -------------------------------------------------------------------
-
-def test_only_docker_calls_imports_the_docker_sdk():
+def test_the_updater_does_not_import_the_docker_sdk():
+    """Only docker-api holds the socket and the SDK; the updater speaks plain HTTP to it."""
     importers = []
     for path in UPDATER.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            if any(n == "docker" or n.startswith("docker.") for n in names) and path.name != "docker_calls.py":
+            if any(n == "docker" or n.startswith("docker.") for n in names):
                 importers.append(str(path.relative_to(ROOT)))
     assert not importers
-
-
-def test_docker_calls_uses_public_sdk_api_only():
-    tree = ast.parse((UPDATER / "docker_calls.py").read_text())
-    private = [node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
-               and isinstance(node.value, ast.Attribute) and node.value.attr == "_api" and node.attr.startswith("_")]
-    assert not private

@@ -1,14 +1,12 @@
-"""A container's health gate, and a throwaway run of a command (the new updater's self-test)."""
+"""A container's health gate."""
 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from smartcam.updater.clone import ContainerSpec
 from smartcam.updater.docker_calls import DockerCalls
 from smartcam.updater.plan import Verdict
 
@@ -58,21 +56,3 @@ def _running_for(state: dict[str, Any]) -> float:
 def _last_output(health: dict[str, Any]) -> str:
     log = health.get("Log") or []
     return (log[-1].get("Output") or "").strip()[-300:] if log else "no probe result yet"
-
-
-def run_to_completion(calls: DockerCalls, image_id: str, command: list[str], timeout_s: float) -> tuple[int, str]:
-    """Run `command` in a throwaway, locked-down, offline container; return (exit code, output)."""
-    spec = ContainerSpec({"Image": image_id, "Cmd": command, "User": "10001:10001", "Labels": {
-        "smartcam.updater.throwaway": "self-test"}, "HostConfig": {
-        "ReadonlyRootfs": True, "CapDrop": ["ALL"], "SecurityOpt": ["no-new-privileges:true"],
-        "NetworkMode": "none", "Tmpfs": {"/run/smartcam": "size=1m,uid=10001,gid=10001"}}}, {})
-    container = calls.create_container(f"smartcam-updater-selftest-{uuid.uuid4().hex[:8]}", spec)
-    try:
-        calls.start(container)
-        try:
-            code = calls.wait(container, timeout_s)
-        except Exception as error:  # requests' read timeout: the self-test hung
-            return -1, f"self-test did not finish within {timeout_s:.0f}s ({error})"
-        return code, calls.logs(container).strip()[-500:]
-    finally:
-        calls.remove_container(container)

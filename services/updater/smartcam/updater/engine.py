@@ -145,8 +145,7 @@ class Engine:
     # --- observing -------------------------------------------------------------------------------
 
     def _find_running(self, *, recover: bool = False) -> dict[str, Running]:
-        summaries = self._calls.list_containers(f"{PROJECT_LABEL}={self.project}")
-        containers = [self._calls.inspect_container(c["Id"]) for c in summaries]
+        containers = self._calls.list_containers()  # docker-api shows only this project's
         by_name = {name_of(c): c for c in containers}
         found: dict[str, Running] = {}
         for container in containers:

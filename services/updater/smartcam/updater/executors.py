@@ -18,7 +18,6 @@ from smartcam.common.history import UpdateHistory, UpdateKind, UpdateRecord, Upd
 from smartcam.common.logs import OncePerKind
 from smartcam.updater import plan
 from smartcam.updater.docker_calls import DOCKER_ERRORS, DockerCalls
-from smartcam.updater.images import remove_superseded
 from smartcam.updater.plan import UPDATER, Attempt
 from smartcam.updater.replace import Replacer, Running
 
@@ -109,7 +108,7 @@ class Executors:
 
     def _prune(self, step: plan.Prune, current: Running, attempt: Attempt, work: Work) -> Attempt:
         keep = {work.new_image_id, current.image_id}
-        return replace(attempt, pruned=remove_superseded(self._calls, current.repository, keep, self._logger))
+        return replace(attempt, pruned=self._calls.prune_images(current.repository, keep))
 
     def _finish(self, step: plan.Finish, current: Running, attempt: Attempt, work: Work) -> Attempt:
         self._counters.inc("updates.applied")
@@ -142,7 +141,7 @@ class Executors:
     def _discard(self, image_id: str) -> None:
         """A rejected image only takes disk; it is never run again (its digest is bad)."""
         try:
-            self._calls.remove_image(image_id, force=True)
+            self._calls.discard_image(image_id)
         except DOCKER_ERRORS as error:
             self._logger.info("kept rejected image %s: %s", image_id[:19], error)
 

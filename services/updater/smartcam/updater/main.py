@@ -124,7 +124,7 @@ def body(ctx: ServiceContext[UpdaterSettings]) -> None:
 
 
 def self_test() -> int:
-    """Can this image run the updater? Settings load, every module imports, the Docker SDK is present."""
+    """Can this image run the updater? Settings load, every module imports."""
     try:
         load_settings(UpdaterSettings)
     except SettingsError as error:

@@ -13,13 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from smartcam.updater.clone import clone_spec
-from smartcam.updater.containers import PREVIOUS_SUFFIX, name_of, run_to_completion, wait_healthy
+from smartcam.updater.containers import PREVIOUS_SUFFIX, name_of, wait_healthy
 from smartcam.updater.docker_calls import DOCKER_ERRORS, DockerCalls
 from smartcam.updater.plan import Verdict
-
-SELF_TEST_TIMEOUT_S = 60.0
-SELF_TEST_COMMAND = ["python", "-m", "smartcam.updater", "--self-test"]
 
 
 @dataclass(frozen=True)
@@ -62,10 +58,9 @@ class Replacer:
 
     def start_new(self, old: Running, new_image_id: str) -> tuple[str | None, Verdict | None]:
         """The new container's id (None if not even created) and, if it could not be started, why."""
-        spec = clone_spec(old.container, old.image, old.ref, new_image_id)
         new = None
-        try:
-            new = self._calls.create_container(old.name, spec)
+        try:  # docker-api builds the clone from the old container; only the image differs
+            new = self._calls.replace(old.id, new_image_id)
             self._calls.start(new)
         except DOCKER_ERRORS as error:
             return new, Verdict(False, f"could not start the new container: {error}")
@@ -99,7 +94,10 @@ class Replacer:
         return None
 
     def self_test(self, new_image_id: str) -> Verdict:
-        code, output = run_to_completion(self._calls, new_image_id, SELF_TEST_COMMAND, SELF_TEST_TIMEOUT_S)
+        try:
+            code, output = self._calls.self_test(new_image_id)
+        except DOCKER_ERRORS as error:
+            return Verdict(False, f"self-test could not run: {error}")
         if code == 0:
             return Verdict(True, "self-test passed")
         return Verdict(False, f"self-test failed (exit {code}): {output}")

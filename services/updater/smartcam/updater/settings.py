@@ -9,6 +9,7 @@ from smartcam.common.settings import (
     CameraSettings,
     ChannelSettings,
     ModelExchangeSettings,
+    RegistrySettings,
     Scope,
     UpdaterStateSettings,
     VersionSettings,
@@ -20,14 +21,13 @@ from smartcam.updater.origins import OriginError, origin_of, parse_allowed
 MODEL_URL_SCHEMES = ("http://", "https://")
 
 
-class UpdaterSettings(CameraSettings, ChannelSettings, VersionSettings, UpdaterStateSettings, ModelExchangeSettings):
+class UpdaterSettings(CameraSettings, ChannelSettings, VersionSettings, UpdaterStateSettings, ModelExchangeSettings,
+                      RegistrySettings):
     """Variables are SMARTCAM_<FIELD>; scripts/sync-settings writes compose.yaml and the README from these fields."""
 
-    registry: str = Field("", description="Registry prefix of every image name, ending in `/` "
-                                          "(`registry.example.com/`, `127.0.0.1:5000/`); empty = locally built "
-                                          "images and image updates off.")
-    docker_host: str = Field("tcp://docker-api:2375", json_schema_extra=scope(Scope.WIRED),
-                             description="The Docker API, through the `docker-api` allow-list proxy.")
+    docker_host: str = Field("http://docker-api:2375", json_schema_extra=scope(Scope.WIRED),
+                             description="The `docker-api` service: the only way to Docker, offering only the "
+                                         "operations an update needs.")
     update_services: str = Field("infer,uploader,capture",
                                  description="Services updated, in this order; the updater itself always last.")
     poll_interval_master_s: float = Field(DEFAULT_POLL_INTERVALS_S["master"], gt=0,
@@ -97,13 +97,6 @@ class UpdaterSettings(CameraSettings, ChannelSettings, VersionSettings, UpdaterS
     @property
     def window(self) -> Window:
         return Window(self.update_window, self.update_window_length_s)
-
-    @field_validator("registry")
-    @classmethod
-    def _registry_prefix(cls, value: str) -> str:
-        if value and not value.endswith("/"):
-            raise ValueError(f"{value!r} must end with '/', e.g. 'registry.example.com/' or '127.0.0.1:5000/'")
-        return value
 
     @field_validator("update_services")
     @classmethod

@@ -1,7 +1,7 @@
 """Cloning a container's compose configuration onto a new image: keep what compose set, drop what came
 from the old image (so the new image's ENV, CMD and HEALTHCHECK apply), one network at create time."""
 
-from smartcam.updater.clone import clone_spec
+from smartcam.docker_api.clone import clone_spec
 from smartcam.updater.images import repo_digest, split_ref
 
 OLD_IMAGE = {"Config": {
