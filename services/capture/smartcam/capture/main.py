@@ -8,7 +8,8 @@ from smartcam.capture.location import open_location
 from smartcam.capture.settings import CaptureSettings
 from smartcam.capture.sources import open_source
 from smartcam.common.frames import LatestFrameServer
-from smartcam.common.service import ServiceContext, run_service
+from smartcam.common.ring import RingError, RingWriter
+from smartcam.common.service import FatalError, ServiceContext, run_service
 from smartcam.common.wire import Frame
 
 
@@ -16,18 +17,23 @@ def body(ctx: ServiceContext[CaptureSettings]) -> None:
     settings = ctx.settings
     source = open_source(settings, counters=ctx.counters, stop=ctx.stop)
     location = open_location(settings, ctx.counters)
+    ring = _open_ring(ctx)
     context = zmq.Context()
-    server = LatestFrameServer(context, settings.frames_endpoint, ctx.counters, ctx.logger)
-    ctx.logger.info("capturing from %s at %.2f fps; serving frames on %s", settings.source, settings.fps,
-                    settings.frames_endpoint)
+    server = LatestFrameServer(context, settings.frames_endpoint, ctx.counters, ctx.logger, ring=ring)
+    ctx.logger.info("capturing from %s at %.2f fps; serving frames on %s (%s)", settings.source, settings.fps,
+                    settings.frames_endpoint,
+                    "pixels over ZeroMQ" if ring is None else f"pixels in the ring {ring.path}")
     seq = 0
     try:
         while not ctx.stop.is_set():
             images = source.read()
             if ctx.stop.is_set():
                 break
-            server.offer(Frame(settings.camera_id, seq, images.captured_at, location.current(),
-                               images.image_parts(), images.buffers()))
+            try:
+                server.offer(Frame(settings.camera_id, seq, images.captured_at, location.current(),
+                                   images.image_parts(), images.buffers()))
+            except RingError as error:  # e.g. a larger frame no longer fits the frames volume
+                raise FatalError(str(error)) from error
             seq += 1
             server.serve(0)  # answer requests that arrived while the source was waiting for the frame
             ctx.health.working(seq=seq)
@@ -36,6 +42,16 @@ def body(ctx: ServiceContext[CaptureSettings]) -> None:
         source.close()
         location.close()
         context.term()
+
+
+def _open_ring(ctx: ServiceContext[CaptureSettings]) -> RingWriter | None:
+    """The ring writer for SMARTCAM_FRAME_TRANSPORT=ring (None for tcp); a missing volume is fatal, with the fix."""
+    if ctx.settings.frame_transport != "ring":
+        return None
+    try:
+        return RingWriter(ctx.settings.frame_ring_file, ctx.logger)
+    except RingError as error:
+        raise FatalError(str(error)) from error
 
 
 def main() -> int:

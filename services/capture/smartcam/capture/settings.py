@@ -8,12 +8,19 @@ picamera2's alignment); replayed photos are scaled, keeping their aspect ratio, 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
 from smartcam.capture.specs import LocationSpec, SourceSpec, parse_location, parse_source
-from smartcam.common.settings import FRAMES_ENDPOINT_DESCRIPTION, CameraSettings, Scope, ZmqEndpoint, scope
+from smartcam.common.settings import (
+    FRAMES_ENDPOINT_DESCRIPTION,
+    CameraSettings,
+    FrameRingSettings,
+    Scope,
+    ZmqEndpoint,
+    scope,
+)
 from smartcam.common.wire import PIXEL_FORMATS
 
 MAX_FPS = 1000.0  # cameras cap themselves; replay may go faster, e.g. for bench/pipeline
@@ -35,7 +42,7 @@ def _check_pair(width: int | None, height: int, width_var: str) -> None:
         raise ValueError(f"set both this and {width_var}, or both to 0 (got {width}x{height})")
 
 
-class CaptureSettings(CameraSettings):
+class CaptureSettings(CameraSettings, FrameRingSettings):
     """Variables are SMARTCAM_<FIELD>; see the module docstring for the size rules."""
 
     source: str = Field("replay:/opt/smartcam/photos",
@@ -55,6 +62,10 @@ class CaptureSettings(CameraSettings):
                                                         "(`location: null` + one warning per outage).")
     frames_endpoint: ZmqEndpoint = Field("tcp://*:5555", json_schema_extra=scope(Scope.WIRED),
                                          description=FRAMES_ENDPOINT_DESCRIPTION)
+    frame_transport: Literal["ring", "tcp"] = Field(
+        "ring", description="How frames reach infer: `ring` (pixels in a shared-memory ring on the `frames` "
+                            "volume, only a header over ZeroMQ) or `tcp` (pixels over ZeroMQ, e.g. for capture "
+                            "and infer on different machines).")
 
     _source_spec: SourceSpec = PrivateAttr()
     _location_spec: LocationSpec = PrivateAttr()

@@ -17,6 +17,7 @@ from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 from smartcam.common.settings import (
     EVENTS_ENDPOINT_DESCRIPTION,
     FRAMES_ENDPOINT_DESCRIPTION,
+    FrameRingSettings,
     ModelExchangeSettings,
     Scope,
     ZmqEndpoint,
@@ -53,7 +54,7 @@ def parse_label_list(text: str) -> frozenset[str]:
     return frozenset(filter(None, (part.strip() for part in text.split(","))))
 
 
-class InferSettings(ModelExchangeSettings):
+class InferSettings(ModelExchangeSettings, FrameRingSettings):
     """Variables are SMARTCAM_<FIELD>."""
 
     model_dir: Path = Field(Path("/opt/smartcam/models/efficientdet-lite0-coco"),
