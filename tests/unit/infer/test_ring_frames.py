@@ -121,7 +121,7 @@ def test_an_event_whose_full_frame_was_overwritten_while_encoding_is_withheld(mo
     redact = pipeline.privacy.redact
 
     def redact_then_overwrite(*args: object) -> np.ndarray:
-        redacted = redact(*args)  # type: ignore[arg-type]
+        redacted = redact(*args)
         for _ in range(SLOT_COUNT):
             writer.put(other)
         return redacted
