@@ -77,7 +77,10 @@ def _generation_offset(index: int) -> int:
 class RingWriter:
     """Capture side: owns the ring file; `put()` copies a frame into a free slot and returns its header-only twin."""
 
-    def __init__(self, path: Path, logger: logging.Logger, slot_count: int = SLOT_COUNT) -> None:
+    def __init__(self, path: Path, logger: logging.Logger, slot_count: int = SLOT_COUNT,
+                 frame_bytes: int = 0) -> None:
+        """`frame_bytes` (one frame's streams, when known from the settings) creates the ring at once, so a
+        volume too small shows at start; 0 creates it at the first frame. A larger frame makes a new ring."""
         if not 2 <= slot_count <= MAX_SLOTS:
             raise ValueError(f"slot_count must be 2..{MAX_SLOTS}, got {slot_count}")
         self.path = path
@@ -93,6 +96,8 @@ class RingWriter:
             raise RingError("no_volume", f"the frame ring folder {path.parent} (SMARTCAM_FRAME_RING_FILE) is missing "
                                          "or not writable; mount the frames volume there read-write (compose.yaml), "
                                          "or set SMARTCAM_FRAME_TRANSPORT=tcp")
+        if frame_bytes > 0:
+            self._create(_page_round(frame_bytes))
 
     @property
     def ring_id(self) -> int:

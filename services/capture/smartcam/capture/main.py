@@ -10,7 +10,7 @@ from smartcam.capture.sources import open_source
 from smartcam.common.frames import LatestFrameServer
 from smartcam.common.ring import RingError, RingWriter
 from smartcam.common.service import FatalError, ServiceContext, run_service
-from smartcam.common.wire import Frame
+from smartcam.common.wire import PIXEL_FORMATS, Frame
 
 
 def body(ctx: ServiceContext[CaptureSettings]) -> None:
@@ -48,8 +48,12 @@ def _open_ring(ctx: ServiceContext[CaptureSettings]) -> RingWriter | None:
     """The ring writer for SMARTCAM_FRAME_TRANSPORT=ring (None for tcp); a missing volume is fatal, with the fix."""
     if ctx.settings.frame_transport != "ring":
         return None
+    settings = ctx.settings
+    sizes = [size for size in (settings.frame_size, settings.lores_size) if size is not None]
+    # Frames fit within these sizes (replay) or are about them (a camera; alignment may grow the ring once).
+    frame_bytes = sum(w * h for w, h in sizes) * PIXEL_FORMATS[settings.pixel_format] if settings.frame_size else 0
     try:
-        return RingWriter(ctx.settings.frame_ring_file, ctx.logger)
+        return RingWriter(settings.frame_ring_file, ctx.logger, frame_bytes=frame_bytes)
     except RingError as error:
         raise FatalError(str(error)) from error
 
