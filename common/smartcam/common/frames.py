@@ -5,6 +5,11 @@ header + pixels. Instead the consumer asks for frames (credit-based flow control
 holds only the newest frame, sends it to a consumer that asked, and counts every frame that
 was replaced before anyone received it. A slow consumer therefore always gets the newest
 frame and never a backlog, and no drop goes uncounted.
+
+With the shared-memory ring (`smartcam.common.ring`, SMARTCAM_FRAME_TRANSPORT=ring) capture writes the pixels
+of each frame it sends once into a ring slot (frames replaced unread cost no copy) and the message carries only
+the header and the slot; the consumer maps the ring and drops (and counts) a frame whose slot was overwritten
+before or while it was used.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ REQUEST_RETRY_S = 2.0
 @dataclass
 class _HeldFrame:
     frame: Frame
-    parts: list[Any]  # as wire.encode returns them: bytes, memoryviews, arrays
+    parts: list[Any] | None = None  # as wire.encode returns them (bytes, memoryviews, arrays); made on first send
     delivered_to: set[bytes] = field(default_factory=set)
 
 
@@ -53,9 +58,7 @@ class LatestFrameServer:
         if self._held is not None and not self._held.delivered_to:
             self._counters.inc("frames.dropped")
         self._counters.inc("frames.captured")
-        if self._ring is not None:
-            frame = self._ring.put(frame)
-        self._held = _HeldFrame(frame, encode(frame))
+        self._held = _HeldFrame(frame)  # encoded (and written to the ring) only if someone takes it
         waiting, self._waiting = self._waiting, set()
         for peer in waiting:
             self._send_held(peer)
@@ -81,7 +84,12 @@ class LatestFrameServer:
                 self._waiting.add(identity)
 
     def _send_held(self, peer: bytes) -> None:
+        """Send the held frame to `peer`; the first send writes it to the ring (RingError if it cannot)."""
         assert self._held is not None
+        if self._held.parts is None:
+            if self._ring is not None:
+                self._held.frame = self._ring.put(self._held.frame)
+            self._held.parts = encode(self._held.frame)
         try:
             self._socket.send_multipart([peer, *self._held.parts], copy=False, flags=zmq.NOBLOCK)
         except zmq.ZMQError as error:  # the consumer is gone (EHOSTUNREACH) or its queue is full (EAGAIN)

@@ -143,7 +143,8 @@ def test_infer_counts_and_logs_a_bad_ring_once_and_keeps_serving(zmq_context, co
                                                                 caplog):
     logger = logging.getLogger("smartcam.test.ring")
     endpoint = f"tcp://127.0.0.1:{free_port}"
-    server = LatestFrameServer(zmq_context, endpoint, counters, logger, ring=RingWriter(ring_file, logger))
+    ring = RingWriter(ring_file, logger, frame_bytes=4096)  # created at once, as capture does
+    server = LatestFrameServer(zmq_context, endpoint, counters, logger, ring=ring)
     client_counters = Counters()
     client = LatestFrameClient(zmq_context, endpoint, client_counters, logger, ring_file=ring_file)
 
@@ -161,6 +162,7 @@ def test_infer_counts_and_logs_a_bad_ring_once_and_keeps_serving(zmq_context, co
             scribble = ring_file.with_name("scribble")
             scribble.write_bytes(b"x" * 10_000)
             scribble.replace(ring_file)  # something else puts a file of its own in the ring's place
+            assert ring.ring_id  # capture keeps writing its own ring, unaware
             assert next_frame("frames.ring.foreign", seq + 1) is None
     assert client_counters.get("frames.ring.foreign") == 3
     assert sum("not a smartcam frame ring" in r.message for r in caplog.records) == 1

@@ -32,10 +32,10 @@ def body(ctx: ServiceContext[CaptureSettings]) -> None:
             try:
                 server.offer(Frame(settings.camera_id, seq, images.captured_at, location.current(),
                                    images.image_parts(), images.buffers()))
+                seq += 1
+                server.serve(0)  # answer requests that arrived while the source was waiting for the frame
             except RingError as error:  # e.g. a larger frame no longer fits the frames volume
                 raise FatalError(str(error)) from error
-            seq += 1
-            server.serve(0)  # answer requests that arrived while the source was waiting for the frame
             ctx.health.working(seq=seq)
     finally:
         server.close()
