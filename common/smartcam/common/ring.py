@@ -26,6 +26,7 @@ import mmap
 import os
 import secrets
 import struct
+import threading
 from collections import deque
 from dataclasses import replace
 from pathlib import Path
@@ -63,6 +64,24 @@ def _page_round(size: int) -> int:
     return max(mmap.PAGESIZE, math.ceil(size / mmap.PAGESIZE) * mmap.PAGESIZE)
 
 
+class _Fence:
+    """Keeps the pixel accesses on their side of a generation access, also on weakly ordered CPUs (a Pi's ARM).
+
+    Python has no memory barrier; a lock released and then taken again is a store-release followed by a
+    load-acquire, which ARMv8 does not reorder, so nothing before the release moves after the acquire.
+    On x86 the ordering holds anyway. Thread-safe (infer may check frames from more than one thread).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self._lock:
+            pass
+        with self._lock:
+            pass
+
+
 def _flat_bytes(buffer: Any) -> memoryview:
     """A stream's pixels as one flat byte view (numpy arrays, bytes, memoryviews, zmq buffers)."""
     if isinstance(buffer, np.ndarray):
@@ -92,6 +111,7 @@ class RingWriter:
         self._generations = [0] * slot_count
         self._next = 0
         self._pinned: deque[int] = deque(maxlen=PINNED)
+        self._fence = _Fence()
         if not path.parent.is_dir() or not os.access(path.parent, os.W_OK | os.X_OK):
             raise RingError("no_volume", f"the frame ring folder {path.parent} (SMARTCAM_FRAME_RING_FILE) is missing "
                                          "or not writable; mount the frames volume there read-write (compose.yaml), "
@@ -112,10 +132,12 @@ class RingWriter:
         index = self._free_slot()
         self._generations[index] += 1  # odd: being written
         _GENERATION.pack_into(self._map, _generation_offset(index), self._generations[index])
+        self._fence()
         offset = HEADER_BYTES + index * self._slot_bytes
         for size, buffer in zip(sizes, frame.buffers, strict=True):
             self._map[offset:offset + size] = _flat_bytes(buffer)
             offset += size
+        self._fence()
         self._generations[index] += 1  # even: complete
         _GENERATION.pack_into(self._map, _generation_offset(index), self._generations[index])
         return replace(frame, buffers=[], ring=RingSlot(self._ring_id, index, self._generations[index]))
@@ -216,6 +238,7 @@ class RingReader:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._ring: _MappedRing | None = None
+        self._fence = _Fence()
 
     def attach(self, frame: Frame) -> Frame:
         """`frame` with read-only views of its slot and a guard for `Frame.intact()`.
@@ -235,13 +258,19 @@ class RingReader:
                                         f"{ring.slot_bytes}")
         if ring.generation(slot.index) != slot.generation:
             raise RingError("stale", f"slot {slot.index} of frame {frame.seq} was overwritten before it was read")
+        self._fence()  # the pixels are read after the generation was
         offset = HEADER_BYTES + slot.index * ring.slot_bytes
         views: list[Any] = []
         for size in sizes:
             views.append(np.frombuffer(ring.map, np.uint8, count=size, offset=offset))
             offset += size
-        index, generation = slot.index, slot.generation
-        return replace(frame, buffers=views, guard=lambda: ring.generation(index) == generation)
+        index, generation, fence = slot.index, slot.generation, self._fence
+
+        def intact() -> bool:
+            fence()  # the generation is read after the pixels were
+            return ring.generation(index) == generation
+
+        return replace(frame, buffers=views, guard=intact)
 
     def _mapping(self, ring_id: int) -> _MappedRing:
         """The mapping for `ring_id`, re-mapping the file when capture has created a new ring."""
