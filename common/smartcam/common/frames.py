@@ -5,6 +5,11 @@ header + pixels. Instead the consumer asks for frames (credit-based flow control
 holds only the newest frame, sends it to a consumer that asked, and counts every frame that
 was replaced before anyone received it. A slow consumer therefore always gets the newest
 frame and never a backlog, and no drop goes uncounted.
+
+With the shared-memory ring (`smartcam.common.ring`, SMARTCAM_FRAME_TRANSPORT=ring) capture writes the pixels
+of each frame it sends once into a ring slot (frames replaced unread cost no copy) and the message carries only
+the header and the slot; the consumer maps the ring and drops (and counts) a frame whose slot was overwritten
+before or while it was used.
 """
 
 from __future__ import annotations
@@ -12,11 +17,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import zmq
 
 from smartcam.common.counters import Counters
+from smartcam.common.logs import OncePerKind
+from smartcam.common.ring import RingError, RingReader, RingWriter
 from smartcam.common.transport import FRAME_RECEIVER_MAX_BYTES, Context, MessageReader, make_socket
 from smartcam.common.wire import Frame, FrameRequest, encode
 
@@ -27,14 +35,15 @@ REQUEST_RETRY_S = 2.0
 @dataclass
 class _HeldFrame:
     frame: Frame
-    parts: list[Any]  # as wire.encode returns them: bytes, memoryviews, arrays
+    parts: list[Any] | None = None  # as wire.encode returns them (bytes, memoryviews, arrays); made on first send
     delivered_to: set[bytes] = field(default_factory=set)
 
 
 class LatestFrameServer:
     """Capture side: a bound ROUTER that serves the newest frame to consumers that asked."""
 
-    def __init__(self, context: Context, endpoint: str, counters: Counters, logger: logging.Logger) -> None:
+    def __init__(self, context: Context, endpoint: str, counters: Counters, logger: logging.Logger,
+                 ring: RingWriter | None = None) -> None:
         # Outgoing frames are few and large: a small send queue per consumer keeps latency low.
         self._socket = make_socket(context, zmq.ROUTER, bind=endpoint, send_hwm=2)
         self._reader = MessageReader(endpoint, logger, counters)
@@ -42,13 +51,14 @@ class LatestFrameServer:
         self._logger = logger
         self._held: _HeldFrame | None = None
         self._waiting: set[bytes] = set()
+        self._ring = ring  # None: pixels go over ZeroMQ
 
     def offer(self, frame: Frame) -> None:
         """Replace the held frame with a newer one and send it to every waiting consumer."""
         if self._held is not None and not self._held.delivered_to:
             self._counters.inc("frames.dropped")
         self._counters.inc("frames.captured")
-        self._held = _HeldFrame(frame, encode(frame))
+        self._held = _HeldFrame(frame)  # encoded (and written to the ring) only if someone takes it
         waiting, self._waiting = self._waiting, set()
         for peer in waiting:
             self._send_held(peer)
@@ -74,7 +84,12 @@ class LatestFrameServer:
                 self._waiting.add(identity)
 
     def _send_held(self, peer: bytes) -> None:
+        """Send the held frame to `peer`; the first send writes it to the ring (RingError if it cannot)."""
         assert self._held is not None
+        if self._held.parts is None:
+            if self._ring is not None:
+                self._held.frame = self._ring.put(self._held.frame)
+            self._held.parts = encode(self._held.frame)
         try:
             self._socket.send_multipart([peer, *self._held.parts], copy=False, flags=zmq.NOBLOCK)
         except zmq.ZMQError as error:  # the consumer is gone (EHOSTUNREACH) or its queue is full (EAGAIN)
@@ -83,21 +98,31 @@ class LatestFrameServer:
             return
         self._held.delivered_to.add(peer)
         self._counters.inc("frames.sent")
+        if self._held.frame.ring is not None and self._ring is not None:
+            self._ring.pin(self._held.frame.ring)
 
     def close(self) -> None:
         self._socket.close(linger=0)
+        if self._ring is not None:
+            self._ring.close()
 
 
 class LatestFrameClient:
-    """Infer side: a DEALER that asks for the newest frame whenever it is ready for one."""
+    """Infer side: a DEALER that asks for the newest frame whenever it is ready for one.
 
-    def __init__(self, context: Context, endpoint: str, counters: Counters, logger: logging.Logger) -> None:
+    Ring frames are attached to `ring_file` (read-only views of their slot); without it they are refused.
+    """
+
+    def __init__(self, context: Context, endpoint: str, counters: Counters, logger: logging.Logger,
+                 ring_file: Path | None = None) -> None:
         self._socket = make_socket(context, zmq.DEALER, connect=endpoint, send_hwm=4, receive_hwm=4,
                                    max_message_bytes=FRAME_RECEIVER_MAX_BYTES)
         self._reader = MessageReader(endpoint, logger, counters)
         self._counters = counters
         self._requested_at: float | None = None
         self._last_seq: int | None = None
+        self._ring = RingReader(ring_file) if ring_file is not None else None
+        self._ring_problems = OncePerKind(logger, counters, "frames.ring")
 
     def next_frame(self, timeout_s: float) -> Frame | None:
         """Return the newest frame, waiting up to `timeout_s`; None if none arrived in time."""
@@ -111,7 +136,10 @@ class LatestFrameClient:
             wait_ms = int(min(remaining, REQUEST_RETRY_S) * 1000)
             if not self._socket.poll(wait_ms, zmq.POLLIN):
                 continue
-            newest = self._drain_newest()
+            received = self._drain_newest()
+            newest = self._attached(received)
+            if received is not None and newest is None:
+                self._requested_at = None  # that credit is spent on an unusable frame: ask again at once
         # Ask for the next frame at once, so its transfer overlaps with processing this one
         # (double buffering); capture still sends only the newest frame it has when it answers.
         self._requested_at = None
@@ -143,6 +171,23 @@ class LatestFrameClient:
                 self._counters.inc("frames.superseded")
             newest = message
         return newest
+
+    def _attached(self, frame: Frame | None) -> Frame | None:
+        """A ring frame with its slot mapped; None (counted, logged once per kind) if it cannot be read."""
+        if frame is None or frame.ring is None:
+            return frame
+        if self._ring is None:
+            self._ring_problems.report("no_ring", f"dropped ring frame {frame.seq}: capture sends frames through "
+                                                  "the shared-memory ring but infer has no SMARTCAM_FRAME_RING_FILE")
+            return None
+        try:
+            return self._ring.attach(frame)
+        except RingError as error:
+            if error.kind == "stale":
+                self._counters.inc("frames.overwritten")  # a drop: newer frames replaced it in the ring
+                return None
+            self._ring_problems.report(error.kind, f"dropped ring frame {frame.seq}: {error}")
+            return None
 
     def _count_gap(self, seq: int) -> None:
         if self._last_seq is not None and seq > self._last_seq + 1:

@@ -183,6 +183,14 @@ class StatusDirSettings(CommonSettings):
                                          "`infer-status`, read-only in the uploader).")
 
 
+class FrameRingSettings(CommonSettings):
+    """The shared-memory frame ring (`smartcam.common.ring`): capture writes it, infer maps it read-only."""
+
+    frame_ring_file: Path = Field(Path("/run/smartcam-frames/frames.ring"), json_schema_extra=scope(Scope.INTERNAL),
+                                  description="The frame ring file on the `frames` tmpfs volume (read-write in "
+                                              "capture, read-only in infer, mounted nowhere else).")
+
+
 SettingsT = TypeVar("SettingsT", bound=CommonSettings)
 
 

@@ -6,7 +6,8 @@ foreign and rejected. The header's fields are typed once, in `smartcam.common.co
 which also states what stays compatible during a rolling update. Messages:
 
 - `frame_request` (infer -> capture): "send me the newest frame" (credit-based, latest-frame wins).
-- `frame` (capture -> infer): one captured frame; one payload part per image stream in `parts`.
+- `frame` (capture -> infer): one captured frame; one payload part per image stream in `parts`, or, when
+  capture uses the shared-memory ring (`smartcam.common.ring`), no payload and a `ring` slot instead.
 - `event` (infer -> uploader): an event worth uploading; one payload part, the JPEG.
 - `ack` (uploader -> infer): the event with `event_id` is stored durably (or refused, with why).
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -44,6 +45,7 @@ from smartcam.common.contracts.wire_header import (
     FrameRequestHeader,
     Header,
     ImagePartHeader,
+    RingSlotHeader,
     WireModel,
     format_time,
 )
@@ -54,7 +56,7 @@ if TYPE_CHECKING:
 
 # Re-exported: the services import these from here.
 __all__ = ["ID_RULE", "MAGIC_KEY", "Ack", "Detection", "Event", "Frame", "FrameRequest", "ImagePart", "Location",
-           "Message", "ModelRef", "WireError", "decode", "encode", "format_time", "valid_id"]
+           "Message", "ModelRef", "RingSlot", "WireError", "decode", "encode", "format_time", "valid_id"]
 SCHEMA_VERSION = WIRE_VERSION
 MAX_HEADER_BYTES = 64 * 1024
 # Event and camera ids: safe in HTTP headers, file names and log lines (infer's are uuid4 hex).
@@ -101,6 +103,15 @@ class FrameRequest:
     """Credit from a consumer: it is ready for the newest frame."""
 
 
+@dataclass(frozen=True)
+class RingSlot:
+    """A frame's place in the shared-memory ring: which ring file, which slot, and the generation written."""
+
+    ring_id: int
+    index: int
+    generation: int
+
+
 @dataclass
 class Frame:
     camera_id: str
@@ -108,12 +119,24 @@ class Frame:
     captured_at: datetime
     location: Location | None
     parts: list[ImagePart]
-    buffers: list[Any] = field(repr=False)  # bytes, memoryview or numpy arrays; one per part
+    buffers: list[Any] = field(repr=False)  # bytes, memoryview or numpy arrays; one per part (none before attach)
+    ring: RingSlot | None = None  # set when the pixels travel through the shared-memory ring
+    # For ring frames: True while the slot still holds this frame (smartcam.common.ring.RingReader sets it).
+    guard: Callable[[], bool] | None = field(default=None, repr=False, compare=False)
+
+    def intact(self) -> bool:
+        """Whether the pixels read so far were this frame's: False if its ring slot was overwritten meanwhile.
+
+        Check it after using the pixels (detection, encoding) and before trusting the result.
+        """
+        return self.guard is None or self.guard()
 
     def image(self, name: str | None = None) -> npt.NDArray[np.uint8]:
         """The named stream (default: the first) as an HxWxC (or HxW) uint8 array, without copying."""
         import numpy as np  # noqa: PLC0415  (the uploader never needs numpy)
 
+        if len(self.buffers) != len(self.parts):
+            raise ValueError(f"frame {self.seq} has no pixels yet: a ring frame needs RingReader.attach() first")
         index = 0 if name is None else [p.name for p in self.parts].index(name)
         part = self.parts[index]
         return np.frombuffer(self.buffers[index], dtype=np.uint8).reshape(part.shape)
@@ -185,6 +208,8 @@ def encode(message: Message) -> list[Any]:
             location=_location(message.location),
             parts=[ImagePartHeader.model_construct(name=p.name, pixel_format=p.pixel_format, shape=list(p.shape))
                    for p in message.parts],
+            ring=None if message.ring is None else RingSlotHeader.model_construct(
+                ring_id=message.ring.ring_id, slot=message.ring.index, generation=message.ring.generation),
         )
         return [_header(frame), *message.buffers]
     if isinstance(message, Event):
@@ -235,11 +260,13 @@ def _validated(model: type[H], header: dict[str, Any]) -> H:
         raise WireError(kind, f"{where}: {first['msg']}"[:400]) from None
 
 
-def _check_parts(described: list[ImagePartHeader], payloads: Sequence[Any]) -> list[ImagePart]:
-    if len(described) != len(payloads) or not described:
-        raise WireError("payload_count", f"header describes {len(described)} parts, message has {len(payloads)}")
+def _check_parts(described: list[ImagePartHeader], payloads: Sequence[Any] | None) -> list[ImagePart]:
+    """The described parts, checked against their payloads (None: the pixels are in the ring, sized there)."""
+    if (payloads is not None and len(described) != len(payloads)) or not described:
+        count = "none (ring)" if payloads is None else len(payloads)
+        raise WireError("payload_count", f"header describes {len(described)} parts, message has {count}")
     parts = []
-    for item, payload in zip(described, payloads, strict=True):
+    for index, item in enumerate(described):
         part = ImagePart(item.name, item.pixel_format, tuple(item.shape))
         channels = PIXEL_FORMATS.get(part.pixel_format)
         if channels is None:
@@ -248,7 +275,10 @@ def _check_parts(described: list[ImagePartHeader], payloads: Sequence[Any]) -> l
         if len(part.shape) != expected_rank or any(v <= 0 for v in part.shape) or (
                 expected_rank == 3 and part.shape[2] != channels):
             raise WireError("bad_field", f"shape {list(part.shape)[:8]} does not fit {part.pixel_format}")
-        size = memoryview(_as_buffer(payload)).nbytes
+        if payloads is None:
+            parts.append(part)
+            continue
+        size = memoryview(_as_buffer(payloads[index])).nbytes
         if size != part.nbytes:
             raise WireError("payload_size", f"part {part.name[:64]!r} has {size} bytes, shape needs {part.nbytes}")
         parts.append(part)
@@ -281,10 +311,15 @@ def decode(parts: Sequence[Any]) -> Message:
         return Ack(ack.event_id, ack.stored, ack.reason)
     if message_type == "frame":
         frame = _validated(FrameHeader, header)
+        if frame.ring is not None and payloads:
+            raise WireError("payload_count", f"a ring frame carries no payload, this one has {len(payloads)} parts")
         return Frame(
             camera_id=frame.camera_id, seq=frame.seq, captured_at=frame.captured_at,
             location=Location(frame.location.lat, frame.location.lon) if frame.location else None,
-            parts=_check_parts(frame.parts, payloads), buffers=[_as_buffer(p) for p in payloads],
+            parts=_check_parts(frame.parts, None if frame.ring else payloads),
+            buffers=[_as_buffer(p) for p in payloads],
+            ring=None if frame.ring is None else RingSlot(frame.ring.ring_id, frame.ring.slot,
+                                                          frame.ring.generation),
         )
     if message_type == "event":
         if len(payloads) != 1:

@@ -1,14 +1,35 @@
-"""Latest-frame channel over real ZeroMQ TCP sockets on loopback."""
+"""Latest-frame channel over real ZeroMQ TCP sockets on loopback, pixels over ZeroMQ or in a real ring file."""
 
 import logging
 import time
 from datetime import UTC, datetime
 
 import numpy as np
+import pytest
 import zmq
 
 from smartcam.common.frames import LatestFrameClient, LatestFrameServer
+from smartcam.common.ring import RingWriter
 from smartcam.common.wire import Frame, ImagePart
+
+
+@pytest.fixture(params=["tcp", "ring"])
+def transport(request, tmp_path, logger):
+    """Makes servers and clients for one transport; ring servers (re)create the ring file, as capture does."""
+    ring_file = tmp_path / "frames.ring"
+
+    class Transport:
+        name = request.param
+
+        def server(self, context, endpoint, counters, logger):
+            ring = RingWriter(ring_file, logger) if self.name == "ring" else None
+            return LatestFrameServer(context, endpoint, counters, logger, ring=ring)
+
+        def client(self, context, endpoint, counters, logger):
+            return LatestFrameClient(context, endpoint, counters, logger,
+                                     ring_file=ring_file if self.name == "ring" else None)
+
+    return Transport()
 
 
 def frame(seq):
@@ -27,11 +48,11 @@ def serve_until(server, client, timeout_s=3.0):
     return None
 
 
-def test_consumer_gets_the_newest_frame_and_drops_are_counted(zmq_context, counters, logger, free_port):
+def test_consumer_gets_the_newest_frame_and_drops_are_counted(zmq_context, counters, logger, free_port, transport):
     endpoint = f"tcp://127.0.0.1:{free_port}"
-    server = LatestFrameServer(zmq_context, endpoint, counters, logger)
+    server = transport.server(zmq_context, endpoint, counters, logger)
     client_counters = type(counters)()
-    client = LatestFrameClient(zmq_context, endpoint, client_counters, logger)
+    client = transport.client(zmq_context, endpoint, client_counters, logger)
     server.offer(frame(0))
     first = serve_until(server, client)
     assert first is not None
@@ -46,6 +67,8 @@ def test_consumer_gets_the_newest_frame_and_drops_are_counted(zmq_context, count
     assert counters.get("frames.captured") == 6
     assert counters.get("frames.sent") == 2
     assert client_counters.get("frames.skipped") == 4
+    assert first.image()[0, 0, 0] == 0  # the first frame's slot was kept while newer frames were written
+    assert first.intact()
     # Nothing new captured: the consumer waits rather than getting frame 5 twice.
     server.serve(0.05)
     assert client.next_frame(0.1) is None
@@ -55,10 +78,11 @@ def test_consumer_gets_the_newest_frame_and_drops_are_counted(zmq_context, count
     server.close()
 
 
-def test_server_survives_malformed_requests_and_logs_once_per_kind(zmq_context, counters, free_port, caplog):
+def test_server_survives_malformed_requests_and_logs_once_per_kind(zmq_context, counters, free_port, caplog,
+                                                                   transport):
     endpoint = f"tcp://127.0.0.1:{free_port}"
     logger = logging.getLogger("smartcam.test.frames")
-    server = LatestFrameServer(zmq_context, endpoint, counters, logger)
+    server = transport.server(zmq_context, endpoint, counters, logger)
     intruder = zmq_context.socket(zmq.DEALER)
     intruder.connect(endpoint)
     for _ in range(3):
@@ -72,7 +96,7 @@ def test_server_survives_malformed_requests_and_logs_once_per_kind(zmq_context, 
     assert counters.get("rejected.unknown_type") == 1
     assert sum("rejected.foreign" in r.message for r in caplog.records) == 1
     # And it still serves real consumers afterwards.
-    client = LatestFrameClient(zmq_context, endpoint, counters, logger)
+    client = transport.client(zmq_context, endpoint, counters, logger)
     server.offer(frame(1))
     assert serve_until(server, client).seq == 1
     intruder.close(0)
@@ -80,19 +104,42 @@ def test_server_survives_malformed_requests_and_logs_once_per_kind(zmq_context, 
     server.close()
 
 
-def test_client_asks_again_after_capture_restarts(zmq_context, counters, logger, free_port, monkeypatch):
+def test_client_asks_again_after_capture_restarts(zmq_context, counters, logger, free_port, monkeypatch, transport):
     monkeypatch.setattr("smartcam.common.frames.REQUEST_RETRY_S", 0.2)
     endpoint = f"tcp://127.0.0.1:{free_port}"
-    server = LatestFrameServer(zmq_context, endpoint, counters, logger)
-    client = LatestFrameClient(zmq_context, endpoint, counters, logger)
-    server.serve(0.3)  # receives the client's request, nothing to send yet
+    server = transport.server(zmq_context, endpoint, counters, logger)
+    client = transport.client(zmq_context, endpoint, counters, logger)
+    server.offer(frame(41))
+    before = serve_until(server, client)
+    assert before.seq == 41
+    server.serve(0.3)  # receives the client's next request, nothing to send yet
     assert client.next_frame(0.1) is None
-    server.close()  # capture restarts: the pending request is lost with it
+    server.close()  # capture restarts: the pending request is lost with it (and a ring is created anew)
     time.sleep(0.2)  # ZeroMQ releases the port asynchronously
-    restarted = LatestFrameServer(zmq_context, endpoint, counters, logger)
+    restarted = transport.server(zmq_context, endpoint, counters, logger)
     restarted.offer(frame(42))
     got = serve_until(restarted, client, timeout_s=5)
     assert got is not None
     assert got.seq == 42
+    assert got.image()[0, 0, 0] == 42
+    assert before.image()[0, 0, 0] == 41  # a frame from before the restart keeps its pixels (the old ring's)
+    assert not counters.get("frames.overwritten")
     client.close()
     restarted.close()
+
+
+def test_infer_restart_gets_the_newest_frame(zmq_context, counters, logger, free_port, transport):
+    endpoint = f"tcp://127.0.0.1:{free_port}"
+    server = transport.server(zmq_context, endpoint, counters, logger)
+    client = transport.client(zmq_context, endpoint, counters, logger)
+    server.offer(frame(1))
+    assert serve_until(server, client).seq == 1
+    client.close()  # infer restarts
+    for seq in range(2, 9):
+        server.offer(frame(seq))
+    again = transport.client(zmq_context, endpoint, type(counters)(), logger)
+    got = serve_until(server, again)
+    assert got.seq == 8
+    assert got.image()[0, 0, 0] == 8
+    again.close()
+    server.close()

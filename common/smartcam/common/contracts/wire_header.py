@@ -88,6 +88,14 @@ class ImagePartHeader(Part):
     shape: list[int]
 
 
+class RingSlotHeader(Part):
+    """Where a frame's pixels are in capture's shared-memory ring (`smartcam.common.ring`), instead of in parts."""
+
+    ring_id: StrictInt = Field(ge=0)
+    slot: StrictInt = Field(ge=0)
+    generation: StrictInt = Field(ge=0)
+
+
 class FrameHeader(Header):
     type: Literal["frame"] = "frame"
     camera_id: WireId
@@ -95,6 +103,9 @@ class FrameHeader(Header):
     captured_at: WireTime
     location: Location | None = None
     parts: list[ImagePartHeader]
+    # Set when the pixels are in the ring: the message then has no payload parts (an older reader rejects it
+    # as payload_count, counted, rather than misread it).
+    ring: RingSlotHeader | None = None
 
 
 class WireModel(Part):

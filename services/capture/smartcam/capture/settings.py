@@ -8,7 +8,7 @@ picamera2's alignment); replayed photos are scaled, keeping their aspect ratio, 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
@@ -16,6 +16,7 @@ from smartcam.capture.specs import LocationSpec, SourceSpec, parse_location, par
 from smartcam.common.settings import (
     FRAMES_ENDPOINT_DESCRIPTION,
     CameraSettings,
+    FrameRingSettings,
     Scope,
     StatusDirSettings,
     ZmqEndpoint,
@@ -42,7 +43,7 @@ def _check_pair(width: int | None, height: int, width_var: str) -> None:
         raise ValueError(f"set both this and {width_var}, or both to 0 (got {width}x{height})")
 
 
-class CaptureSettings(CameraSettings, StatusDirSettings):
+class CaptureSettings(CameraSettings, FrameRingSettings, StatusDirSettings):
     """Variables are SMARTCAM_<FIELD>; see the module docstring for the size rules."""
 
     source: str = Field("replay:/opt/smartcam/photos",
@@ -62,6 +63,10 @@ class CaptureSettings(CameraSettings, StatusDirSettings):
                                                         "(`location: null` + one warning per outage).")
     frames_endpoint: ZmqEndpoint = Field("tcp://*:5555", json_schema_extra=scope(Scope.WIRED),
                                          description=FRAMES_ENDPOINT_DESCRIPTION)
+    frame_transport: Literal["ring", "tcp"] = Field(
+        "ring", description="How frames reach infer: `ring` (pixels in a shared-memory ring on the `frames` "
+                            "volume, only a header over ZeroMQ) or `tcp` (pixels over ZeroMQ, e.g. for capture "
+                            "and infer on different machines).")
 
     _source_spec: SourceSpec = PrivateAttr()
     _location_spec: LocationSpec = PrivateAttr()

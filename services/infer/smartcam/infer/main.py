@@ -60,6 +60,9 @@ class Pipeline:
         now = time.monotonic() if now is None else now
         pixels = stream_as_rgb(frame, detection_stream(frame))
         detections = self._zones.apply(self.detector.detect(pixels))
+        if not frame.intact():  # its ring slot was overwritten while detecting: the result may be of a torn image
+            self._ctx.counters.inc("frames.overwritten")
+            return []
         decision = self._policy.decide(detections, now)
         self._ctx.counters.inc("frames.inferred")
         self.stats.record(frame.captured_at.timestamp(), time.time())
@@ -102,6 +105,10 @@ class Pipeline:
             self._withheld.report("privacy_unavailable", f"event of frame {frame.seq} withheld: {error}")
             return None
         jpeg = encode_jpeg(redacted, settings.jpeg_quality, settings.jpeg_max_size)
+        if not frame.intact():  # the full frame's ring slot was overwritten while encoding: never send a torn image
+            self._withheld.report("frame_overwritten", f"event of frame {frame.seq} withheld: its ring slot was "
+                                                       "overwritten while the JPEG was made")
+            return None
         return Event(event_id=uuid.uuid4().hex, camera_id=frame.camera_id, seq=frame.seq,
                      captured_at=frame.captured_at, location=frame.location, detections=detections,
                      model=self.detector.model_ref, sample=sample, image=jpeg, camera_health=camera_health)
@@ -113,7 +120,8 @@ def body(ctx: ServiceContext[InferSettings]) -> None:
     ctx.logger.info("model %s (sha256 %s…) loaded; labels of interest %s",
                     detector.model_ref.name, detector.model_ref.sha256[:12], settings.min_scores)
     context = zmq.Context()
-    frames = LatestFrameClient(context, settings.frames_endpoint, ctx.counters, ctx.logger)
+    frames = LatestFrameClient(context, settings.frames_endpoint, ctx.counters, ctx.logger,
+                               ring_file=settings.frame_ring_file)
     sender = EventSender(context, settings.events_endpoint, ctx.counters, ctx.logger,
                          max_unacked=settings.max_unacked_events, ack_timeout_s=settings.ack_timeout_s)
     privacy = PrivacyStage.load(faces=settings.privacy_faces, model_dir=settings.privacy_model_dir,

@@ -17,6 +17,7 @@ from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 from smartcam.common.settings import (
     EVENTS_ENDPOINT_DESCRIPTION,
     FRAMES_ENDPOINT_DESCRIPTION,
+    FrameRingSettings,
     ModelExchangeSettings,
     Scope,
     StatusDirSettings,
@@ -54,7 +55,7 @@ def parse_label_list(text: str) -> frozenset[str]:
     return frozenset(filter(None, (part.strip() for part in text.split(","))))
 
 
-class InferSettings(ModelExchangeSettings, StatusDirSettings):
+class InferSettings(ModelExchangeSettings, FrameRingSettings, StatusDirSettings):
     """Variables are SMARTCAM_<FIELD>."""
 
     model_dir: Path = Field(Path("/opt/smartcam/models/efficientdet-lite0-coco"),
