@@ -61,7 +61,8 @@ class InferStatus(_ServiceStatus):
                                           "samples.")
     frames_inferred: int
     frames_dropped: int = Field(description="Frames infer received but never inferred: superseded in its queue by "
-                                            "a newer one (capture counts the ones it never sent).")
+                                            "a newer one, or their ring slot overwritten while it read them "
+                                            "(capture counts the ones it never sent).")
     events_sent: int = Field(description="Events created and handed to the uploader.")
     events_unacknowledged: int = Field(description="Events the uploader has not yet acknowledged storing.")
     camera_health: list[str] | None = Field(description="Camera conditions raised and not cleared; null when "

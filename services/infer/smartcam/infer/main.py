@@ -183,7 +183,7 @@ def infer_status(ctx: ServiceContext[InferSettings], pipeline: Pipeline,
     def build(now: float) -> InferStatus:
         inferred = counters.get("frames.inferred")
         return InferStatus(written_at=round(now, 3), fps=rate.rate(inferred), frames_inferred=inferred,
-                           frames_dropped=counters.get("frames.superseded"),
+                           frames_dropped=counters.get("frames.superseded") + counters.get("frames.overwritten"),
                            events_sent=counters.get("events.created"), events_unacknowledged=sender.unacked,
                            camera_health=pipeline.camera_health_summary())
 
