@@ -24,6 +24,10 @@ from smartcam.docker_api.scope import RefusedError
 DRAIN_LIMIT_BYTES = 1 << 20  # an oversized body is read this far, so the client gets the 413 and not a reset
 
 
+DISCARD_TIMEOUT_S = 0.5
+DISCARD_MAX_BYTES = 1 << 20
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
     server_version = "smartcam-docker-api"
@@ -124,7 +128,21 @@ class Handler(BaseHTTPRequestHandler):
         self.counters.inc("requests.refused")
         self.logger.warning("refused %s %s from %s: %d %s", self.command, self.path[:200], self.client_address[0],
                             status, message)
+        if status in (411, 413):
+            self._discard_unread_body()
         self._send(status, {"error": message})
+
+    def _discard_unread_body(self) -> None:
+        """Read (bounded in bytes and time) what the client is still sending of a refused body, so the answer is
+        not lost to the reset a close with unread data would cause."""
+        self.connection.settimeout(DISCARD_TIMEOUT_S)
+        discarded = 0
+        try:
+            while discarded < DISCARD_MAX_BYTES and (chunk := self.rfile.read1(65536)):
+                discarded += len(chunk)
+        except OSError:  # the timeout: the client sent what it had
+            pass
+        self.close_connection = True
 
     def _send(self, status: int, payload: Any) -> None:
         data = json.dumps(payload).encode()
