@@ -10,6 +10,7 @@ frame and never a backlog, and no drop goes uncounted.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +28,15 @@ REQUEST_RETRY_S = 2.0
 @dataclass
 class _HeldFrame:
     frame: Frame
-    parts: list[Any]  # as wire.encode returns them: bytes, memoryviews, arrays
     delivered_to: set[bytes] = field(default_factory=set)
+    _parts: list[Any] | None = None
+
+    @property
+    def parts(self) -> list[Any]:
+        """The frame as wire.encode returns it, encoded on first send: a frame replaced unsent costs nothing."""
+        if self._parts is None:
+            self._parts = encode(self.frame)
+        return self._parts
 
 
 class LatestFrameServer:
@@ -48,16 +56,21 @@ class LatestFrameServer:
         if self._held is not None and not self._held.delivered_to:
             self._counters.inc("frames.dropped")
         self._counters.inc("frames.captured")
-        self._held = _HeldFrame(frame, encode(frame))
+        self._held = _HeldFrame(frame)
         waiting, self._waiting = self._waiting, set()
         for peer in waiting:
             self._send_held(peer)
 
     def serve(self, timeout_s: float) -> None:
-        """Handle frame requests for up to `timeout_s` seconds (returns early when idle time is up)."""
+        """Handle frame requests until `timeout_s` seconds have passed (rounded up to whole milliseconds).
+
+        A request from a consumer that has not had the held frame is answered at once with it; one that
+        has is answered by the next `offer()`.
+        """
         deadline = time.monotonic() + timeout_s
         while True:
-            remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            # Rounded up: a caller waiting for a deadline must not spin through sub-millisecond polls.
+            remaining_ms = max(0, math.ceil((deadline - time.monotonic()) * 1000))
             if not self._socket.poll(remaining_ms, zmq.POLLIN):
                 return
             peer, *parts = self._socket.recv_multipart(copy=False)
