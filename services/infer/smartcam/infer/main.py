@@ -106,6 +106,7 @@ def body(ctx: ServiceContext[InferSettings]) -> None:
     if switcher is not None:
         switcher.privacy_covers(privacy.face_labels)
     pipeline = Pipeline(ctx, detector, sender, privacy)
+    ctx.health.add_details(pipeline.stats.summary)  # percentiles are worked out when the health file is written
     waiting = OncePerKind(ctx.logger, ctx.counters, "infer.waiting")
     unusable = OncePerKind(ctx.logger, ctx.counters, "frames.unusable")
     last_frame_at = time.monotonic()
@@ -138,7 +139,7 @@ def body(ctx: ServiceContext[InferSettings]) -> None:
                 ctx.health.failing(privacy.unavailable)
                 continue
             ctx.health.working(model=model.name, model_sha256=model.sha256, unacked_events=sender.unacked,
-                               camera_health=pipeline.camera_health_summary(), **pipeline.stats.summary())
+                               camera_health=pipeline.camera_health_summary())
     finally:
         if switcher is not None:
             switcher.close()
