@@ -15,6 +15,7 @@ before or while it was used.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,10 +65,15 @@ class LatestFrameServer:
             self._send_held(peer)
 
     def serve(self, timeout_s: float) -> None:
-        """Handle frame requests for up to `timeout_s` seconds (returns early when idle time is up)."""
+        """Handle frame requests until `timeout_s` seconds have passed (rounded up to whole milliseconds).
+
+        A request from a consumer that has not had the held frame is answered at once with it; one that
+        has is answered by the next `offer()`.
+        """
         deadline = time.monotonic() + timeout_s
         while True:
-            remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            # Rounded up: a caller waiting for a deadline must not spin through sub-millisecond polls.
+            remaining_ms = max(0, math.ceil((deadline - time.monotonic()) * 1000))
             if not self._socket.poll(remaining_ms, zmq.POLLIN):
                 return
             peer, *parts = self._socket.recv_multipart(copy=False)

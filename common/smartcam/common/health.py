@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,19 @@ class HealthReporter:
                                        "last_work": None, "details": {}}
         self._last_write = 0.0
         self._started = time.time()
+        self._providers: list[Callable[[], dict[str, Any]]] = []
 
     @property
     def counters(self) -> Counters:
         return self._counters
+
+    def add_details(self, provider: Callable[[], dict[str, Any]]) -> None:
+        """Merge `provider()` into the details each time the document is written (about once a second).
+
+        For figures that cost something to compute (percentiles): they are worked out when reported,
+        not on every unit of work.
+        """
+        self._providers.append(provider)
 
     def working(self, **details: Any) -> None:
         """Record that one unit of real work was done just now."""
@@ -66,9 +76,12 @@ class HealthReporter:
         if not force and now - self._last_write < _WRITE_INTERVAL_S:
             return
         self._last_write = now
+        provided: dict[str, Any] = {}
+        for provider in self._providers:
+            provided.update(provider())
         with self._lock:
-            document = dict(self._state, written_at=now, uptime_s=round(now - self._started, 1),
-                            counters=self._counters.snapshot())
+            document = dict(self._state, details={**self._state["details"], **provided}, written_at=now,
+                            uptime_s=round(now - self._started, 1), counters=self._counters.snapshot())
         write_json_atomically(self._path, document)
 
 

@@ -63,6 +63,9 @@ MAX_HEADER_BYTES = 64 * 1024
 ID_PATTERN = ID_REGEX
 H = TypeVar("H", bound=Header)
 
+# How `encode` starts every frame header (compact JSON, these keys first): such headers take the fast path.
+_FRAME_PREFIX = b'{"%s":%d,"type":"frame",' % (MAGIC_KEY.encode(), WIRE_VERSION)
+
 # Bytes per pixel for each pixel format; frames are tightly packed (no row padding).
 PIXEL_FORMATS: dict[str, int] = {"RGB24": 3, "BGR24": 3, "GRAY8": 1}
 
@@ -285,6 +288,32 @@ def _check_parts(described: list[ImagePartHeader], payloads: Sequence[Any] | Non
     return parts
 
 
+def _frame(frame: FrameHeader, payloads: Sequence[Any]) -> Frame:
+    if frame.ring is not None and payloads:
+        raise WireError("payload_count", f"a ring frame carries no payload, this one has {len(payloads)} parts")
+    return Frame(
+        camera_id=frame.camera_id, seq=frame.seq, captured_at=frame.captured_at,
+        location=Location(frame.location.lat, frame.location.lon) if frame.location else None,
+        parts=_check_parts(frame.parts, None if frame.ring else payloads),
+        buffers=[_as_buffer(p) for p in payloads],
+        ring=None if frame.ring is None else RingSlot(frame.ring.ring_id, frame.ring.slot, frame.ring.generation),
+    )
+
+
+def _fast_frame_header(raw_header: bytes) -> FrameHeader | None:
+    """A frame header as `encode` writes it, parsed and validated in one pass (pydantic's JSON parser).
+
+    About half the cost of json.loads + validation, on every frame. Anything else, or anything that
+    fails here, returns None and takes the general path, which names the reject kind.
+    """
+    if not raw_header.startswith(_FRAME_PREFIX):
+        return None
+    try:
+        return FrameHeader.model_validate_json(raw_header)
+    except ValidationError:
+        return None
+
+
 def decode(parts: Sequence[Any]) -> Message:
     """Parse multipart frames (bytes or zmq.Frame) into a message, or raise WireError."""
     if not parts:
@@ -292,6 +321,8 @@ def decode(parts: Sequence[Any]) -> Message:
     raw_header = _as_bytes(parts[0])
     if len(raw_header) > MAX_HEADER_BYTES:
         raise WireError("header_too_large", f"header is {len(raw_header)} bytes")
+    if (fast := _fast_frame_header(raw_header)) is not None:
+        return _frame(fast, parts[1:])
     try:
         header = json.loads(raw_header)
     except (UnicodeDecodeError, ValueError) as error:
@@ -310,17 +341,7 @@ def decode(parts: Sequence[Any]) -> Message:
         ack = _validated(AckHeader, header)
         return Ack(ack.event_id, ack.stored, ack.reason)
     if message_type == "frame":
-        frame = _validated(FrameHeader, header)
-        if frame.ring is not None and payloads:
-            raise WireError("payload_count", f"a ring frame carries no payload, this one has {len(payloads)} parts")
-        return Frame(
-            camera_id=frame.camera_id, seq=frame.seq, captured_at=frame.captured_at,
-            location=Location(frame.location.lat, frame.location.lon) if frame.location else None,
-            parts=_check_parts(frame.parts, None if frame.ring else payloads),
-            buffers=[_as_buffer(p) for p in payloads],
-            ring=None if frame.ring is None else RingSlot(frame.ring.ring_id, frame.ring.slot,
-                                                          frame.ring.generation),
-        )
+        return _frame(_validated(FrameHeader, header), payloads)
     if message_type == "event":
         if len(payloads) != 1:
             raise WireError("payload_count", f"event needs 1 image part, has {len(payloads)}")

@@ -42,3 +42,26 @@ def test_missing_or_starting_is_unhealthy(tmp_path):
     healthy, explanation = evaluate(path, 30)
     assert not healthy
     assert explanation.startswith("starting")
+
+
+def test_provided_details_are_computed_when_the_file_is_written_not_per_unit_of_work(tmp_path):
+    path = tmp_path / "health.json"
+    reporter = HealthReporter(path, "infer")
+    state = {"calls": 0, "frames": 0}
+
+    def provider():
+        state["calls"] += 1
+        return {"frames_so_far": state["frames"]}
+
+    reporter.add_details(provider)
+    for _ in range(50):
+        state["frames"] += 1
+        reporter.working(model="m")
+    # Written at most once a second: the provider ran for the writes, not for each of the 50 calls.
+    assert 1 <= state["calls"] < 50
+    written = json.loads(path.read_text())["details"]
+    assert written["model"] == "m"
+    assert written["frames_so_far"] == 1  # the first call wrote at once, with the figure of that moment
+    state["frames"] = 77
+    reporter.degraded("slow camera")  # a forced write computes the figures afresh
+    assert json.loads(path.read_text())["details"] == {"model": "m", "frames_so_far": 77}

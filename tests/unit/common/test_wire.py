@@ -155,6 +155,54 @@ def test_hostile_frames_are_rejected_with_a_stable_kind(fields, kind):
     assert raised.value.kind == kind
 
 
+def compact(fields):
+    """A frame header laid out as `encode` writes it (so it takes decode's fast path)."""
+    return json.dumps({"smartcam": 1, "type": "frame", **fields}, separators=(",", ":")).encode()
+
+
+FRAME_CASES = [
+    ({"camera_id": "poison-€"}, "bad_id"),
+    ({"captured_at": "9999-12-31T23:59:59-23:59"}, "bad_time"),
+    ({"captured_at": "2026-11-27T03:30:15"}, "bad_field"),
+    ({"seq": True}, "bad_field"),
+    ({"location": {"lat": 200, "lon": 0}}, "bad_field"),
+    ({"location": {"lat": float("nan"), "lon": 0}}, "bad_field"),
+    ({"parts": [{"name": "main", "pixel_format": "RGB24", "shape": [1e999, 2, 3]}]}, "bad_field"),
+    ({"parts": [{"name": "main", "pixel_format": "YUYV", "shape": [2, 2, 3]}]}, "pixel_format"),
+    ({"parts": [{"name": "main", "pixel_format": "RGB24", "shape": [2, 2, 4]}]}, "bad_field"),
+    ({"camera_id": None}, "bad_field"),
+]
+
+
+@pytest.mark.parametrize(("fields", "kind"), FRAME_CASES)
+def test_frames_laid_out_as_encode_writes_them_are_rejected_with_the_same_kinds(fields, kind):
+    good = {key: value for key, value in GOOD_FRAME.items() if key != "type"}
+    raw = compact({**good, **fields})
+    assert raw.startswith(b'{"smartcam":1,"type":"frame",')
+    with pytest.raises(WireError) as raised:
+        decode([raw, bytes(12)])
+    assert raised.value.kind == kind
+
+
+def test_a_later_duplicate_version_key_wins_on_the_fast_path_too():
+    good = {key: value for key, value in GOOD_FRAME.items() if key != "type"}
+    raw = compact(good)[:-1] + b',"smartcam":2}'
+    with pytest.raises(WireError) as raised:
+        decode([raw, bytes(12)])
+    assert raised.value.kind == "version"
+
+
+def test_a_frame_decodes_the_same_whatever_the_header_layout():
+    frame, pixels = make_frame()
+    encoded = encode(frame)
+    spaced = json.dumps(json.loads(encoded[0]), indent=1).encode()  # not the layout encode writes
+    fast, general = decode(encoded), decode([spaced, *encoded[1:]])
+    for received in (fast, general):
+        assert (received.camera_id, received.seq, received.captured_at, received.location, received.parts) == (
+            frame.camera_id, frame.seq, frame.captured_at, frame.location, frame.parts)
+        np.testing.assert_array_equal(received.image(), pixels)
+
+
 def test_an_ack_for_a_hostile_event_id_is_rejected():
     with pytest.raises(WireError) as raised:
         decode([header(type="ack", event_id="poison-€", stored=True)])

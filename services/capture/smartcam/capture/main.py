@@ -1,17 +1,21 @@
 """The capture service loop: read the next frame, stamp time and location, offer it to infer.
 
 About once a second it also rewrites its status document (frame rate, drops, GPS) for the uploader's heartbeat.
+
+While the next frame is not yet due (replay's pacing), capture answers frame requests instead of
+sleeping, so a consumer that asks gets the newest frame at once rather than at the next tick.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import zmq
 
 from smartcam.capture.location import LocationProvider, open_location
 from smartcam.capture.settings import CaptureSettings
-from smartcam.capture.sources import open_source
+from smartcam.capture.sources import FrameSource, open_source
 from smartcam.common.contracts.pipeline_status import STALE_AFTER_S, CaptureStatus
 from smartcam.common.counters import Counters
 from smartcam.common.frames import LatestFrameServer
@@ -19,6 +23,18 @@ from smartcam.common.ring import RingError, RingWriter
 from smartcam.common.service import FatalError, ServiceContext, run_service
 from smartcam.common.status_file import RateMeter, StatusWriter
 from smartcam.common.wire import PIXEL_FORMATS, Frame
+
+# Longest single wait on the socket, so a stop request (SIGTERM) ends a slow replay's wait soon.
+STOP_CHECK_S = 0.1
+
+
+def serve_until_due(server: LatestFrameServer, source: FrameSource, stop: threading.Event) -> None:
+    """Answer frame requests until the source's next frame is due; once, without waiting, for a camera."""
+    while True:
+        due_in = source.due_in()
+        server.serve(min(due_in, STOP_CHECK_S))
+        if due_in == 0 or stop.is_set():
+            return
 
 
 def body(ctx: ServiceContext[CaptureSettings]) -> None:
@@ -36,16 +52,18 @@ def body(ctx: ServiceContext[CaptureSettings]) -> None:
     seq = 0
     try:
         while not ctx.stop.is_set():
-            images = source.read()
-            if ctx.stop.is_set():
-                break
             try:
+                serve_until_due(server, source, ctx.stop)
+                if ctx.stop.is_set():
+                    break
+                images = source.read()
+                if ctx.stop.is_set():
+                    break
                 server.offer(Frame(settings.camera_id, seq, images.captured_at, location.current(),
                                    images.image_parts(), images.buffers()))
-                seq += 1
-                server.serve(0)  # answer requests that arrived while the source was waiting for the frame
-            except RingError as error:  # e.g. a larger frame no longer fits the frames volume
+            except RingError as error:  # the first send writes to the ring: e.g. a frame no longer fits the volume
                 raise FatalError(str(error)) from error
+            seq += 1
             ctx.health.working(seq=seq)
             status.maybe_write()
     finally:

@@ -1,4 +1,8 @@
-"""Paces a loop to a frame rate on the monotonic clock, sleeping (never spinning) until each frame is due."""
+"""Paces a loop to a frame rate on the monotonic clock, sleeping (never spinning) until each frame is due.
+
+`remaining()` lets the caller spend the time until the next tick on other work (capture serves frame
+requests meanwhile); `wait()` then sleeps only what is left.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,10 @@ class Pacer:
         self._period = 1.0 / fps
         self._stop = stop or threading.Event()
         self._due: float | None = None
+
+    def remaining(self) -> float:
+        """Seconds until the next tick is due (0 when it is due now, or on the first call)."""
+        return 0.0 if self._due is None else max(0.0, self._due - time.monotonic())
 
     def wait(self) -> None:
         """Sleep until the next tick (or until `stop` is set); the first tick is immediate."""

@@ -124,14 +124,10 @@ def body(ctx: ServiceContext[InferSettings]) -> None:
                                ring_file=settings.frame_ring_file)
     sender = EventSender(context, settings.events_endpoint, ctx.counters, ctx.logger,
                          max_unacked=settings.max_unacked_events, ack_timeout_s=settings.ack_timeout_s)
-    privacy = PrivacyStage.load(faces=settings.privacy_faces, model_dir=settings.privacy_model_dir,
-                                blurred_labels=settings.blurred_labels, margin=settings.blur_margin,
-                                face_min_score=settings.privacy_min_score, num_threads=settings.inference_threads,
-                                logger=ctx.logger)
-    if switcher is not None:
-        switcher.privacy_covers(privacy.face_labels)
+    privacy = _privacy_stage(ctx, switcher)
     pipeline = Pipeline(ctx, detector, sender, privacy)
     status = StatusWriter(settings.status_dir, infer_status(ctx, pipeline, sender), ctx.logger, ctx.counters)
+    ctx.health.add_details(pipeline.stats.summary)  # percentiles are worked out when the health file is written
     waiting = OncePerKind(ctx.logger, ctx.counters, "infer.waiting")
     unusable = OncePerKind(ctx.logger, ctx.counters, "frames.unusable")
     last_frame_at = time.monotonic()
@@ -165,7 +161,7 @@ def body(ctx: ServiceContext[InferSettings]) -> None:
                 ctx.health.failing(privacy.unavailable)
                 continue
             ctx.health.working(model=model.name, model_sha256=model.sha256, unacked_events=sender.unacked,
-                               camera_health=pipeline.camera_health_summary(), **pipeline.stats.summary())
+                               camera_health=pipeline.camera_health_summary())
     finally:
         if switcher is not None:
             switcher.close()
@@ -188,6 +184,18 @@ def infer_status(ctx: ServiceContext[InferSettings], pipeline: Pipeline,
                            camera_health=pipeline.camera_health_summary())
 
     return build
+
+
+def _privacy_stage(ctx: ServiceContext[InferSettings], switcher: ModelSwitcher | None) -> PrivacyStage:
+    """The privacy stage; the model switcher learns which labels it covers (faces), for trials of new models."""
+    settings = ctx.settings
+    privacy = PrivacyStage.load(faces=settings.privacy_faces, model_dir=settings.privacy_model_dir,
+                                blurred_labels=settings.blurred_labels, margin=settings.blur_margin,
+                                face_min_score=settings.privacy_min_score, num_threads=settings.inference_threads,
+                                logger=ctx.logger)
+    if switcher is not None:
+        switcher.privacy_covers(privacy.face_labels)
+    return privacy
 
 
 def _start_model(ctx: ServiceContext[InferSettings]) -> tuple[Detector, ModelSwitcher | None]:

@@ -89,6 +89,12 @@ class FrameSource(Protocol):
 
     def open(self) -> None: ...
 
+    def due_in(self) -> float:
+        """Seconds before read() would have a frame without waiting, for the caller to use meanwhile.
+
+        0 when the source cannot tell (a camera paces itself, so read() blocks on the device).
+        """
+
     def read(self) -> CapturedImages:
         """The next frame, returned when it is due (at once once `stop` is set: check it between reads)."""
 

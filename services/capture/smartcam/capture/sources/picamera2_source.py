@@ -112,6 +112,9 @@ class Picamera2Source:
             return stream_image(y_plane(array, stream["size"][0]), "GRAY8")
         return stream_image(array, OUR_FORMAT[stream["format"]])
 
+    def due_in(self) -> float:
+        return 0.0  # the camera paces itself: read() blocks until its next frame
+
     def read(self) -> CapturedImages:
         if self._camera is None:
             raise SourceError("the picamera2 source was read before open() or after close()")

@@ -136,6 +136,9 @@ class ReplaySource:
                     cached / 2**20)
         self._next = cycle(self.photos)
 
+    def due_in(self) -> float:
+        return self._pacer.remaining()
+
     def read(self) -> CapturedImages:
         if self._next is None:
             raise SourceError("the replay source was read before open() or after close()")

@@ -1,0 +1,74 @@
+"""Capture answers frame requests while it waits for its next frame, over real ZeroMQ sockets.
+
+The replay runs far slower than the test lasts (one frame a minute), so anything a consumer receives
+was served during the wait for the second frame, never at its tick.
+"""
+
+import logging
+import threading
+
+import pytest
+import zmq
+
+from smartcam.capture.main import body
+from smartcam.common.counters import Counters
+from smartcam.common.frames import LatestFrameClient
+from smartcam.common.health import HealthReporter
+from smartcam.common.service import ServiceContext
+
+from .conftest import PHOTOS, wait_for
+
+SLOW_FPS = 1 / 60  # the second frame is due a minute after the first
+
+
+@pytest.fixture
+def capture(make_settings, free_port, tmp_path):
+    """The capture service body in a thread, replaying the photos; yields (endpoint, counters)."""
+    endpoint = f"tcp://127.0.0.1:{free_port}"
+    settings = make_settings(source=f"replay:{PHOTOS}", fps=SLOW_FPS, frame_width=320, frame_height=240,
+                             frames_endpoint=endpoint, camera_id="cam-serve")
+    counters, stop = Counters(), threading.Event()
+    ctx = ServiceContext(settings, logging.getLogger("smartcam.test.capture"),
+                         HealthReporter(tmp_path / "health.json", "capture", counters), counters, stop)
+    thread = threading.Thread(target=body, args=(ctx,), daemon=True)
+    thread.start()
+    yield endpoint.replace("*", "127.0.0.1"), counters
+    stop.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "capture did not stop while waiting for its next frame"
+
+
+def test_a_consumer_asking_while_capture_waits_gets_the_held_frame_at_once(capture, zmq_context):
+    endpoint, counters = capture
+    logger = logging.getLogger("smartcam.test.serve")
+    first = LatestFrameClient(zmq_context, endpoint, Counters(), logger)
+    got = first.next_frame(10)
+    assert got is not None
+    assert (got.seq, got.camera_id, got.image().shape[2]) == (0, "cam-serve", 3)
+    # A second consumer (say, infer restarted) asks while capture waits a minute for frame 1: it is served
+    # frame 0, the newest there is, during the wait.
+    second = LatestFrameClient(zmq_context, endpoint, Counters(), logger)
+    late = second.next_frame(30)
+    assert late is not None
+    assert late.seq == 0
+    assert counters.get("frames.captured") == 1  # no second frame was read: served from the wait
+    assert counters.get("frames.sent") == 2
+    # The first consumer already has frame 0: its standing request waits for frame 1 rather than a repeat.
+    assert first.next_frame(0.3) is None
+    first.close()
+    second.close()
+
+
+def test_requests_and_malformed_messages_during_the_wait_are_handled_then(capture, zmq_context):
+    endpoint, counters = capture
+    wait_for(lambda: counters.get("frames.captured") == 1)
+    junk = zmq_context.socket(zmq.DEALER)
+    junk.connect(endpoint)
+    junk.send_multipart([b"not a smartcam header"])
+    consumer = LatestFrameClient(zmq_context, endpoint, Counters(), logging.getLogger("smartcam.test.serve"))
+    got = consumer.next_frame(30)
+    assert got is not None
+    assert got.seq == 0
+    assert counters.get("rejected.foreign") == 1  # counted while capture waited, not at its next tick
+    junk.close(linger=0)
+    consumer.close()
