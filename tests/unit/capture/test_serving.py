@@ -26,28 +26,29 @@ def capture(make_settings, free_port, tmp_path):
     """The capture service body in a thread, replaying the photos; yields (endpoint, counters)."""
     endpoint = f"tcp://127.0.0.1:{free_port}"
     settings = make_settings(source=f"replay:{PHOTOS}", fps=SLOW_FPS, frame_width=320, frame_height=240,
-                             frames_endpoint=endpoint, camera_id="cam-serve")
+                             frames_endpoint=endpoint, camera_id="cam-serve",
+                             frame_ring_file=tmp_path / "frames.ring")  # the default transport: the ring
     counters, stop = Counters(), threading.Event()
     ctx = ServiceContext(settings, logging.getLogger("smartcam.test.capture"),
                          HealthReporter(tmp_path / "health.json", "capture", counters), counters, stop)
     thread = threading.Thread(target=body, args=(ctx,), daemon=True)
     thread.start()
-    yield endpoint.replace("*", "127.0.0.1"), counters
+    yield endpoint.replace("*", "127.0.0.1"), counters, settings.frame_ring_file
     stop.set()
     thread.join(timeout=10)
     assert not thread.is_alive(), "capture did not stop while waiting for its next frame"
 
 
 def test_a_consumer_asking_while_capture_waits_gets_the_held_frame_at_once(capture, zmq_context):
-    endpoint, counters = capture
+    endpoint, counters, ring_file = capture
     logger = logging.getLogger("smartcam.test.serve")
-    first = LatestFrameClient(zmq_context, endpoint, Counters(), logger)
+    first = LatestFrameClient(zmq_context, endpoint, Counters(), logger, ring_file=ring_file)
     got = first.next_frame(10)
     assert got is not None
     assert (got.seq, got.camera_id, got.image().shape[2]) == (0, "cam-serve", 3)
     # A second consumer (say, infer restarted) asks while capture waits a minute for frame 1: it is served
     # frame 0, the newest there is, during the wait.
-    second = LatestFrameClient(zmq_context, endpoint, Counters(), logger)
+    second = LatestFrameClient(zmq_context, endpoint, Counters(), logger, ring_file=ring_file)
     late = second.next_frame(30)
     assert late is not None
     assert late.seq == 0
@@ -60,12 +61,13 @@ def test_a_consumer_asking_while_capture_waits_gets_the_held_frame_at_once(captu
 
 
 def test_requests_and_malformed_messages_during_the_wait_are_handled_then(capture, zmq_context):
-    endpoint, counters = capture
+    endpoint, counters, ring_file = capture
     wait_for(lambda: counters.get("frames.captured") == 1)
     junk = zmq_context.socket(zmq.DEALER)
     junk.connect(endpoint)
     junk.send_multipart([b"not a smartcam header"])
-    consumer = LatestFrameClient(zmq_context, endpoint, Counters(), logging.getLogger("smartcam.test.serve"))
+    consumer = LatestFrameClient(zmq_context, endpoint, Counters(), logging.getLogger("smartcam.test.serve"),
+                                 ring_file=ring_file)
     got = consumer.next_frame(30)
     assert got is not None
     assert got.seq == 0
