@@ -17,6 +17,7 @@ from typing import Any
 import zmq
 
 from smartcam.common.counters import Counters
+from smartcam.common.pipeline_keys import CurveClient, CurveServer
 from smartcam.common.transport import FRAME_RECEIVER_MAX_BYTES, Context, MessageReader, make_socket
 from smartcam.common.wire import Frame, FrameRequest, encode
 
@@ -34,9 +35,10 @@ class _HeldFrame:
 class LatestFrameServer:
     """Capture side: a bound ROUTER that serves the newest frame to consumers that asked."""
 
-    def __init__(self, context: Context, endpoint: str, counters: Counters, logger: logging.Logger) -> None:
+    def __init__(self, context: Context, endpoint: str, counters: Counters, logger: logging.Logger,
+                 *, curve: CurveServer | None = None) -> None:
         # Outgoing frames are few and large: a small send queue per consumer keeps latency low.
-        self._socket = make_socket(context, zmq.ROUTER, bind=endpoint, send_hwm=2)
+        self._socket = make_socket(context, zmq.ROUTER, bind=endpoint, send_hwm=2, curve=curve)
         self._reader = MessageReader(endpoint, logger, counters)
         self._counters = counters
         self._logger = logger
@@ -91,9 +93,10 @@ class LatestFrameServer:
 class LatestFrameClient:
     """Infer side: a DEALER that asks for the newest frame whenever it is ready for one."""
 
-    def __init__(self, context: Context, endpoint: str, counters: Counters, logger: logging.Logger) -> None:
+    def __init__(self, context: Context, endpoint: str, counters: Counters, logger: logging.Logger,
+                 *, curve: CurveClient | None = None) -> None:
         self._socket = make_socket(context, zmq.DEALER, connect=endpoint, send_hwm=4, receive_hwm=4,
-                                   max_message_bytes=FRAME_RECEIVER_MAX_BYTES)
+                                   max_message_bytes=FRAME_RECEIVER_MAX_BYTES, curve=curve)
         self._reader = MessageReader(endpoint, logger, counters)
         self._counters = counters
         self._requested_at: float | None = None

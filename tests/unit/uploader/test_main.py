@@ -17,7 +17,7 @@ from smartcam.uploader import status
 from smartcam.uploader.main import body
 from tests.conftest import find_free_port
 
-from .conftest import Reply
+from .conftest import Reply, as_infer
 
 
 @pytest.fixture
@@ -64,7 +64,8 @@ def test_events_are_acknowledged_once_stored_and_then_delivered(service, target,
     endpoint = f"tcp://127.0.0.1:{free_port}"
     ctx, _ = service(upload_url=target.url, events_endpoint=endpoint)
     sender_counters = Counters()
-    sender = EventSender(zmq_context, endpoint, sender_counters, logger, max_unacked=10, ack_timeout_s=5)
+    sender = EventSender(zmq_context, endpoint, sender_counters, logger, max_unacked=10, ack_timeout_s=5,
+                         curve=as_infer(ctx.settings.pipeline_keys_dir))
     for n in range(3):
         sender.send(make_event(n))
     assert pump(sender, lambda: sender_counters.get("events.acked") == 3)
@@ -90,9 +91,10 @@ def test_a_full_disk_is_acknowledged_as_refused_and_shown_in_health(service, tar
     def disk_full(_descriptor):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(os, "fsync", disk_full)
     sender_counters = Counters()
-    sender = EventSender(zmq_context, endpoint, sender_counters, logger, max_unacked=10, ack_timeout_s=5)
+    sender = EventSender(zmq_context, endpoint, sender_counters, logger, max_unacked=10, ack_timeout_s=5,
+                         curve=as_infer(ctx.settings.pipeline_keys_dir))
+    monkeypatch.setattr(os, "fsync", disk_full)
     sender.send(make_event(1))
     assert pump(sender, lambda: sender_counters.get("events.refused") >= 1)
     assert sender.unacked == 1  # infer keeps it to resend
@@ -125,7 +127,8 @@ def test_an_event_the_answering_target_keeps_refusing_makes_health_fail_until_it
     endpoint = f"tcp://127.0.0.1:{free_port}"
     ctx, _ = service(upload_url=target.url, events_endpoint=endpoint, stuck_after_attempts=3)
     sender_counters = Counters()
-    sender = EventSender(zmq_context, endpoint, sender_counters, logger, max_unacked=10, ack_timeout_s=5)
+    sender = EventSender(zmq_context, endpoint, sender_counters, logger, max_unacked=10, ack_timeout_s=5,
+                         curve=as_infer(ctx.settings.pipeline_keys_dir))
     sender.send(make_event(0))
     sender.send(make_event(1))
     assert pump(sender, lambda: sender_counters.get("events.acked") == 2)
@@ -152,7 +155,8 @@ def test_an_unreachable_target_is_an_outage_not_a_stuck_queue(service, free_port
     ctx, _ = service(upload_url=f"http://127.0.0.1:{find_free_port()}/events", events_endpoint=endpoint,
                      stuck_after_attempts=1)
     sender_counters = Counters()
-    sender = EventSender(zmq_context, endpoint, sender_counters, logger, max_unacked=10, ack_timeout_s=5)
+    sender = EventSender(zmq_context, endpoint, sender_counters, logger, max_unacked=10, ack_timeout_s=5,
+                         curve=as_infer(ctx.settings.pipeline_keys_dir))
     sender.send(make_event(0))
     assert pump(sender, lambda: sender_counters.get("events.acked") == 1)
     assert wait_until(lambda: ctx.counters.get("delivery.outage") >= 1)

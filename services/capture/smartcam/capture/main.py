@@ -15,6 +15,8 @@ from smartcam.capture.sources import open_source
 from smartcam.common.contracts.pipeline_status import STALE_AFTER_S, CaptureStatus
 from smartcam.common.counters import Counters
 from smartcam.common.frames import LatestFrameServer
+from smartcam.common.pipeline_gate import Gate
+from smartcam.common.pipeline_keys import own_keys
 from smartcam.common.service import ServiceContext, run_service
 from smartcam.common.status_file import RateMeter, StatusWriter
 from smartcam.common.wire import Frame
@@ -24,8 +26,15 @@ def body(ctx: ServiceContext[CaptureSettings]) -> None:
     settings = ctx.settings
     source = open_source(settings, counters=ctx.counters, stop=ctx.stop)
     location = open_location(settings, ctx.counters)
+    keys = own_keys(settings.pipeline_keys_dir, "capture")
     context = zmq.Context()
-    server = LatestFrameServer(context, settings.frames_endpoint, ctx.counters, ctx.logger)
+    gate = Gate(context, settings.pipeline_keys_dir, ctx.logger, ctx.counters)
+    try:  # frames only for infer (CURVE, by its published key)
+        server = LatestFrameServer(context, settings.frames_endpoint, ctx.counters, ctx.logger,
+                                   curve=gate.server("capture", keys, clients=["infer"]))
+    except BaseException:
+        gate.close()
+        raise
     status = StatusWriter(settings.status_dir, capture_status(ctx.counters, location, settings.fps), ctx.logger,
                           ctx.counters)
     ctx.logger.info("capturing from %s at %.2f fps; serving frames on %s", settings.source, settings.fps,
@@ -44,6 +53,7 @@ def body(ctx: ServiceContext[CaptureSettings]) -> None:
             status.maybe_write()
     finally:
         server.close()
+        gate.close()
         source.close()
         location.close()
         context.term()

@@ -16,6 +16,7 @@ from smartcam.capture.specs import LocationSpec, SourceSpec, parse_location, par
 from smartcam.common.settings import (
     FRAMES_ENDPOINT_DESCRIPTION,
     CameraSettings,
+    PipelineKeySettings,
     Scope,
     StatusDirSettings,
     ZmqEndpoint,
@@ -42,7 +43,7 @@ def _check_pair(width: int | None, height: int, width_var: str) -> None:
         raise ValueError(f"set both this and {width_var}, or both to 0 (got {width}x{height})")
 
 
-class CaptureSettings(CameraSettings, StatusDirSettings):
+class CaptureSettings(CameraSettings, StatusDirSettings, PipelineKeySettings):
     """Variables are SMARTCAM_<FIELD>; see the module docstring for the size rules."""
 
     source: str = Field("replay:/opt/smartcam/photos",

@@ -18,6 +18,7 @@ from smartcam.common.settings import (
     EVENTS_ENDPOINT_DESCRIPTION,
     FRAMES_ENDPOINT_DESCRIPTION,
     ModelExchangeSettings,
+    PipelineKeySettings,
     Scope,
     StatusDirSettings,
     ZmqEndpoint,
@@ -54,7 +55,7 @@ def parse_label_list(text: str) -> frozenset[str]:
     return frozenset(filter(None, (part.strip() for part in text.split(","))))
 
 
-class InferSettings(ModelExchangeSettings, StatusDirSettings):
+class InferSettings(ModelExchangeSettings, StatusDirSettings, PipelineKeySettings):
     """Variables are SMARTCAM_<FIELD>."""
 
     model_dir: Path = Field(Path("/opt/smartcam/models/efficientdet-lite0-coco"),
