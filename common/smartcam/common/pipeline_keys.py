@@ -13,6 +13,8 @@ Creation is atomic and race-safe: the secret file appears complete or not at all
 temporary file, which fails if another process won the race; the loser then uses the winner's pair), and
 the public file is always derived from the secret one. Servers check clients against the published public
 keys at every handshake (`pipeline_gate`); clients wait at start until their server's public key exists.
+A service whose keys in use are removed or replaced restarts itself (`restart_when_keys_change`), so
+deleting the files rotates every key.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ PUBLIC_SUFFIX = ".key"
 SECRET_SUFFIX = ".key_secret"
 Z85_KEY_LENGTH = 40  # a 32-byte Curve25519 key in Z85
 WAIT_POLL_S = 0.5
+KEY_CHECK_INTERVAL_S = 5.0
 
 
 class KeyFileError(FatalError):
@@ -146,6 +149,32 @@ def wait_for_public_key(directory: Path, name: str, stop: threading.Event, logge
         waiting(reason)
         stop.wait(WAIT_POLL_S)
     return None
+
+
+def restart_when_keys_change(directory: Path, in_use: dict[str, bytes], stop: threading.Event,
+                             logger: logging.Logger, interval_s: float = KEY_CHECK_INTERVAL_S) -> threading.Thread:
+    """Stop the service (`stop`) once a published key it uses is gone or replaced: rotation without a restart.
+
+    ZeroMQ keeps a socket's CURVE keys for its lifetime, so a service notices a rotation (`in_use`: service
+    name -> the public key it works with, its own included) by watching the files and ends cleanly; its
+    restart policy starts it again, and it takes the new keys (its own made afresh if deleted).
+    """
+    def watch() -> None:
+        while not stop.wait(interval_s):
+            for name, key in in_use.items():
+                try:
+                    current = read_public_key(directory, name)
+                except KeyFileError:
+                    current = None
+                if current != key:
+                    logger.warning("%s's public key in %s was %s; restarting to use the new keys", name, directory,
+                                   "removed" if current is None else "replaced")
+                    stop.set()
+                    return
+
+    thread = threading.Thread(target=watch, name="pipeline-keys-watch", daemon=True)
+    thread.start()
+    return thread
 
 
 def _create_secret_file(path: Path) -> None:

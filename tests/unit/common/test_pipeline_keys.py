@@ -11,6 +11,7 @@ from smartcam.common.pipeline_keys import (
     own_keys,
     public_path,
     read_public_key,
+    restart_when_keys_change,
     secret_path,
     wait_for_public_key,
 )
@@ -110,3 +111,22 @@ def test_waiting_for_a_key_ends_when_the_service_stops(tmp_path, logger):
     stop = threading.Event()
     stop.set()
     assert wait_for_public_key(tmp_path, "uploader", stop, logger, lambda _: None) is None
+
+
+@pytest.mark.parametrize("rotation", ["own keys deleted", "server key replaced"])
+def test_a_service_restarts_when_a_key_it_uses_is_rotated(tmp_path, logger, caplog, rotation):
+    infer = own_keys(tmp_path, "infer")
+    capture = own_keys(tmp_path, "capture")
+    stop = threading.Event()
+    watch = restart_when_keys_change(tmp_path, {"infer": infer.public, "capture": capture.public}, stop, logger,
+                                     interval_s=0.02)
+    assert not stop.wait(0.2)  # unchanged keys: it keeps running
+    if rotation == "own keys deleted":
+        for path in tmp_path.glob("infer.key*"):
+            path.unlink()
+    else:
+        secret_path(tmp_path, "capture").unlink()
+        own_keys(tmp_path, "capture")  # capture restarted with a new pair
+    assert stop.wait(5)
+    watch.join(5)
+    assert any("restarting to use the new keys" in r.getMessage() for r in caplog.records)

@@ -16,7 +16,7 @@ from smartcam.common.contracts.pipeline_status import STALE_AFTER_S, CaptureStat
 from smartcam.common.counters import Counters
 from smartcam.common.frames import LatestFrameServer
 from smartcam.common.pipeline_gate import Gate
-from smartcam.common.pipeline_keys import own_keys
+from smartcam.common.pipeline_keys import own_keys, restart_when_keys_change
 from smartcam.common.service import ServiceContext, run_service
 from smartcam.common.status_file import RateMeter, StatusWriter
 from smartcam.common.wire import Frame
@@ -27,6 +27,7 @@ def body(ctx: ServiceContext[CaptureSettings]) -> None:
     source = open_source(settings, counters=ctx.counters, stop=ctx.stop)
     location = open_location(settings, ctx.counters)
     keys = own_keys(settings.pipeline_keys_dir, "capture")
+    restart_when_keys_change(settings.pipeline_keys_dir, {"capture": keys.public}, ctx.stop, ctx.logger)
     context = zmq.Context()
     gate = Gate(context, settings.pipeline_keys_dir, ctx.logger, ctx.counters)
     try:  # frames only for infer (CURVE, by its published key)

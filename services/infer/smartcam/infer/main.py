@@ -16,7 +16,7 @@ from smartcam.common.contracts.pipeline_status import InferStatus
 from smartcam.common.events import EventSender
 from smartcam.common.frames import LatestFrameClient
 from smartcam.common.logs import OncePerKind
-from smartcam.common.pipeline_keys import CurveClient, own_keys, wait_for_public_key
+from smartcam.common.pipeline_keys import CurveClient, own_keys, restart_when_keys_change, wait_for_public_key
 from smartcam.common.service import ServiceContext, run_service
 from smartcam.common.status_file import RateMeter, StatusWriter
 from smartcam.common.wire import Detection, Event, Frame
@@ -191,6 +191,8 @@ def _curve_clients(ctx: ServiceContext[InferSettings]) -> tuple[CurveClient, Cur
                          for server in ("capture", "uploader"))
     if capture is None or uploader is None:
         return None
+    restart_when_keys_change(keys_dir, {"infer": keys.public, "capture": capture, "uploader": uploader}, ctx.stop,
+                             ctx.logger)
     return CurveClient(keys, capture), CurveClient(keys, uploader)
 
 

@@ -11,7 +11,7 @@ import zmq
 from smartcam.common.events import EventReceiver, ReceivedEvent
 from smartcam.common.health import HealthReporter
 from smartcam.common.pipeline_gate import Gate
-from smartcam.common.pipeline_keys import own_keys
+from smartcam.common.pipeline_keys import own_keys, restart_when_keys_change
 from smartcam.common.service import FatalError, ServiceContext, run_service
 from smartcam.common.settings import env_name
 from smartcam.common.wire import Ack
@@ -38,6 +38,7 @@ def body(ctx: ServiceContext[UploaderSettings]) -> None:
     session = make_session(settings, auth_headers(settings))
     queue = _open_queue(ctx)
     keys = own_keys(settings.pipeline_keys_dir, "uploader")
+    restart_when_keys_change(settings.pipeline_keys_dir, {"uploader": keys.public}, ctx.stop, ctx.logger)
     admission = Admission(settings.camera_id, ctx.logger, ctx.counters)
     context = zmq.Context()
     gate = Gate(context, settings.pipeline_keys_dir, ctx.logger, ctx.counters)
