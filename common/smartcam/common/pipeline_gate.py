@@ -106,11 +106,18 @@ class Gate:
 
     def _answer(self, request: list[bytes]) -> None:
         """One ZAP request: [version, request id, domain, address, identity, mechanism, credentials...]."""
-        if len(request) < 6:
-            self._logger.warning("ignored a malformed ZAP request (%d parts)", len(request))
+        if len(request) < 6:  # not from ZeroMQ itself; answered anyway, as the REP socket must
+            self._logger.warning("refused a malformed ZAP request (%d parts)", len(request))
+            self._zap.send_multipart([ZAP_VERSION, request[1] if len(request) > 1 else b"", b"400", b"malformed",
+                                      b"", b""])
             return
         _, request_id, domain, address, _, mechanism, *credentials = request
-        admitted = mechanism == b"CURVE" and len(credentials) == 1 and self._admits(domain, address, credentials[0])
+        try:
+            admitted = mechanism == b"CURVE" and len(credentials) == 1 and self._admits(domain, address, credentials[0])
+        except Exception:  # never leave a handshake unanswered (ZAP's REP socket would wedge): refuse it
+            self._logger.exception("could not check a peer on %s's pipeline socket; refused it",
+                                   domain.decode(errors="replace"))
+            admitted = False
         status, text = (b"200", b"OK") if admitted else (b"400", b"not a key of this device's pipeline")
         self._zap.send_multipart([ZAP_VERSION, request_id, status, text, b"", b""])
 
