@@ -17,7 +17,7 @@ from smartcam.uploader import status
 from smartcam.uploader.main import body
 from tests.conftest import find_free_port
 
-from .conftest import Reply, as_infer
+from .conftest import Reply, _wait_until, as_infer
 
 
 @pytest.fixture
@@ -41,6 +41,8 @@ def service(make_settings, logger, tmp_path):
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
         running.append((ctx, thread, failures))
+        # The loop has run once (health written) or the service failed: tests read the health file at will.
+        assert _wait_until(lambda: settings.health_file.exists() or failures)
         return ctx, failures
 
     yield start
