@@ -29,6 +29,8 @@ ARG RASPBERRY_PI_APT=""
 RUN --mount=type=bind,source=docker/add-raspberrypi-camera,target=/mnt/add-raspberrypi-camera \
     /mnt/add-raspberrypi-camera "${RASPBERRY_PI_APT}"
 COPY services/capture/photos /opt/smartcam/photos
+# Mount point of the pipeline-keys volume, owned by the service user so a fresh volume is too.
+RUN install -d -o 10001 -g 10001 -m 0700 /var/lib/smartcam/pipeline-keys
 COPY common/smartcam/common /opt/smartcam/lib/smartcam/common
 COPY services/capture/smartcam/capture /opt/smartcam/lib/smartcam/capture
 USER 10001:10001
@@ -54,7 +56,8 @@ RUN --mount=type=bind,source=docker/install-service-deps,target=/mnt/install-ser
 COPY services/infer/models /opt/smartcam/models
 COPY --from=coco-model /coco/model.tflite /opt/smartcam/models/efficientdet-lite0-coco/model.tflite
 # Mount points of the shared model volumes, owned by the service user so a fresh volume is too.
-RUN install -d -o 10001 -g 10001 -m 0750 /var/lib/smartcam/models /var/lib/smartcam/infer-state
+RUN install -d -o 10001 -g 10001 -m 0750 /var/lib/smartcam/models /var/lib/smartcam/infer-state \
+    && install -d -o 10001 -g 10001 -m 0700 /var/lib/smartcam/pipeline-keys
 COPY common/smartcam/common /opt/smartcam/lib/smartcam/common
 COPY services/infer/smartcam/infer /opt/smartcam/lib/smartcam/infer
 USER 10001:10001
@@ -70,6 +73,7 @@ RUN --mount=type=bind,source=docker/install-service-deps,target=/mnt/install-ser
 # The queue (a volume), and mount points for the read-only host cmds results and updater state.
 # `smartcam status` on PATH: docker compose exec uploader smartcam status [--json]
 RUN install -d -o 10001 -g 10001 -m 0750 /var/lib/smartcam/queue \
+    && install -d -o 10001 -g 10001 -m 0700 /var/lib/smartcam/pipeline-keys \
     && install -d -o 10001 -g 10001 -m 0755 /var/lib/smartcam/cmds /var/lib/smartcam/updater \
     && printf '#!/bin/sh\nexec python -m smartcam.uploader.cli "$@"\n' > /opt/venv/bin/smartcam \
     && chmod 0755 /opt/venv/bin/smartcam

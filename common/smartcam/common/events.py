@@ -18,6 +18,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from smartcam.common.counters import Counters
 from smartcam.common.logs import OncePerKind
+from smartcam.common.pipeline_keys import CurveClient, CurveServer
 from smartcam.common.transport import EVENT_RECEIVER_MAX_BYTES, Context, MessageReader, make_socket
 from smartcam.common.wire import Ack, Event, encode
 
@@ -35,8 +36,8 @@ class EventSender:
     """Infer side: a DEALER that sends events and tracks them until acknowledged."""
 
     def __init__(self, context: Context, endpoint: str, counters: Counters, logger: logging.Logger,
-                 *, max_unacked: int, ack_timeout_s: float) -> None:
-        self._socket = make_socket(context, zmq.DEALER, connect=endpoint)
+                 *, max_unacked: int, ack_timeout_s: float, curve: CurveClient | None = None) -> None:
+        self._socket = make_socket(context, zmq.DEALER, connect=endpoint, curve=curve)
         self._monitor = self._socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
         self._reader = MessageReader(endpoint, logger, counters)
         self._counters = counters
@@ -140,8 +141,10 @@ class ReceivedEvent:
 class EventReceiver:
     """Uploader side: a bound ROUTER that receives events and sends acks back to their sender."""
 
-    def __init__(self, context: Context, endpoint: str, counters: Counters, logger: logging.Logger) -> None:
-        self._socket = make_socket(context, zmq.ROUTER, bind=endpoint, max_message_bytes=EVENT_RECEIVER_MAX_BYTES)
+    def __init__(self, context: Context, endpoint: str, counters: Counters, logger: logging.Logger,
+                 *, curve: CurveServer | None = None) -> None:
+        self._socket = make_socket(context, zmq.ROUTER, bind=endpoint, max_message_bytes=EVENT_RECEIVER_MAX_BYTES,
+                                   curve=curve)
         self._reader = MessageReader(endpoint, logger, counters)
         self._counters = counters
         self._logger = logger

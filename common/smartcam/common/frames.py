@@ -25,6 +25,7 @@ import zmq
 
 from smartcam.common.counters import Counters
 from smartcam.common.logs import OncePerKind
+from smartcam.common.pipeline_keys import CurveClient, CurveServer
 from smartcam.common.ring import RingError, RingReader, RingWriter
 from smartcam.common.transport import FRAME_RECEIVER_MAX_BYTES, Context, MessageReader, make_socket
 from smartcam.common.wire import Frame, FrameRequest, encode
@@ -44,9 +45,9 @@ class LatestFrameServer:
     """Capture side: a bound ROUTER that serves the newest frame to consumers that asked."""
 
     def __init__(self, context: Context, endpoint: str, counters: Counters, logger: logging.Logger,
-                 ring: RingWriter | None = None) -> None:
+                 ring: RingWriter | None = None, *, curve: CurveServer | None = None) -> None:
         # Outgoing frames are few and large: a small send queue per consumer keeps latency low.
-        self._socket = make_socket(context, zmq.ROUTER, bind=endpoint, send_hwm=2)
+        self._socket = make_socket(context, zmq.ROUTER, bind=endpoint, send_hwm=2, curve=curve)
         self._reader = MessageReader(endpoint, logger, counters)
         self._counters = counters
         self._logger = logger
@@ -120,9 +121,9 @@ class LatestFrameClient:
     """
 
     def __init__(self, context: Context, endpoint: str, counters: Counters, logger: logging.Logger,
-                 ring_file: Path | None = None) -> None:
+                 ring_file: Path | None = None, *, curve: CurveClient | None = None) -> None:
         self._socket = make_socket(context, zmq.DEALER, connect=endpoint, send_hwm=4, receive_hwm=4,
-                                   max_message_bytes=FRAME_RECEIVER_MAX_BYTES)
+                                   max_message_bytes=FRAME_RECEIVER_MAX_BYTES, curve=curve)
         self._reader = MessageReader(endpoint, logger, counters)
         self._counters = counters
         self._requested_at: float | None = None

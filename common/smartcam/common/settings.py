@@ -191,6 +191,14 @@ class FrameRingSettings(CommonSettings):
                                               "capture, read-only in infer, mounted nowhere else).")
 
 
+class PipelineKeySettings(CommonSettings):
+    """The `pipeline-keys` volume: CURVE keys of capture, infer and the uploader (see `pipeline_keys`)."""
+
+    pipeline_keys_dir: Path = Field(Path("/var/lib/smartcam/pipeline-keys"), json_schema_extra=scope(Scope.INTERNAL),
+                                    description="Each pipeline service's CURVE key pair, made on its first start, "
+                                                "and the public keys of the others (volume `pipeline-keys`).")
+
+
 SettingsT = TypeVar("SettingsT", bound=CommonSettings)
 
 

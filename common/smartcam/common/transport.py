@@ -8,6 +8,9 @@ Every socket has a maximum inbound message size (ZMQ_MAXMSGSIZE), sized for its 
 largest legitimate message plus headroom: ZeroMQ disconnects a peer that announces a bigger part
 before allocating it, so one hostile or broken peer cannot make a receiver allocate gigabytes.
 The limit applies to each part of a multipart message.
+
+Sockets on the `pipeline` network also get CURVE options (`pipeline_keys`): encrypted, and only the
+device's own services get through.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import zmq
 
 from smartcam.common.counters import Counters
 from smartcam.common.logs import OncePerKind
+from smartcam.common.pipeline_keys import CurveOptions
 from smartcam.common.wire import Message, WireError, decode
 
 HEARTBEAT_INTERVAL_MS = 2_000
@@ -46,13 +50,17 @@ Context: TypeAlias = zmq.Context[zmq.Socket[bytes]]
 
 def make_socket(context: Context, kind: int, *, bind: str | None = None, connect: str | None = None,
                 send_hwm: int = 1000, receive_hwm: int = 1000,
-                max_message_bytes: int = CONTROL_RECEIVER_MAX_BYTES) -> zmq.Socket[bytes]:
+                max_message_bytes: int = CONTROL_RECEIVER_MAX_BYTES,
+                curve: CurveOptions | None = None) -> zmq.Socket[bytes]:
     """Create a socket with the project's options and bind or connect it.
 
     `max_message_bytes` bounds each inbound part; a peer sending more is disconnected by ZeroMQ.
-    Sockets that receive only small control messages keep the small default.
+    Sockets that receive only small control messages keep the small default. `curve` makes the socket a
+    CURVE server or client (the services always pass it; None, plain ZeroMQ, is for tests of other things).
     """
     socket = context.socket(kind)
+    if curve is not None:
+        curve.apply(socket)
     socket.setsockopt(zmq.LINGER, 0)
     socket.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
     socket.setsockopt(zmq.SNDHWM, send_hwm)

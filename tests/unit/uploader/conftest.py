@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from smartcam.common.pipeline_keys import CurveClient, own_keys, read_public_key
 from smartcam.common.settings import load_settings
 from smartcam.common.wire import Detection, Event, Location, ModelRef
 from smartcam.uploader import db
@@ -147,7 +148,7 @@ def make_settings(tmp_path, monkeypatch):
             "queue_dir": tmp_path / "queue", "config_mount": tmp_path / "etc-smartcam",
             "legacy_url_file": tmp_path / "esb_url", "health_file": tmp_path / "health.json",
             "connect_timeout_s": 1.0, "read_timeout_s": 2.0, "backoff_base_s": 0.05, "backoff_cap_s": 0.2,
-            "camera_id": "cam-1",
+            "camera_id": "cam-1", "pipeline_keys_dir": tmp_path / "pipeline-keys",
         }
         values.update(overrides)
         return load_settings(UploaderSettings, **values)
@@ -167,6 +168,12 @@ def _wait_until(condition, timeout_s=10.0, interval_s=0.02):
 @pytest.fixture
 def make_event():
     return _make_event
+
+
+def as_infer(keys_dir):
+    """CURVE options of a sender holding infer's keys, once the uploader has published its own."""
+    assert _wait_until(lambda: read_public_key(keys_dir, "uploader") is not None), "the uploader made no key"
+    return CurveClient(own_keys(keys_dir, "infer"), read_public_key(keys_dir, "uploader"))
 
 
 @pytest.fixture

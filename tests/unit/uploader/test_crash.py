@@ -14,7 +14,7 @@ from smartcam.common.counters import Counters
 from smartcam.common.events import EventSender
 from smartcam.uploader import status
 
-from .conftest import ScriptedTarget
+from .conftest import ScriptedTarget, as_infer
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -37,6 +37,7 @@ def launch(tmp_path):
             "SMARTCAM_QUEUE_DIR": str(tmp_path / "queue"), "SMARTCAM_HEALTH_FILE": str(tmp_path / "health.json"),
             "SMARTCAM_CONFIG_DIR": str(tmp_path / "etc"), "SMARTCAM_LEGACY_URL_FILE": str(tmp_path / "esb_url"),
             "SMARTCAM_BACKOFF_BASE_S": "0.05", "SMARTCAM_BACKOFF_CAP_S": "0.2",
+            "SMARTCAM_PIPELINE_KEYS_DIR": str(tmp_path / "pipeline-keys"), "SMARTCAM_CAMERA_ID": "cam-1",
         })
         process = subprocess.Popen([sys.executable, "-m", "smartcam.uploader"], env=environment,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -58,7 +59,8 @@ def test_acknowledged_events_survive_sigkill_and_are_delivered_after_restart(lau
     first = launch(upload_url, endpoint)
     context = zmq.Context()
     counters = Counters()
-    sender = EventSender(context, endpoint, counters, logger, max_unacked=50, ack_timeout_s=5)
+    sender = EventSender(context, endpoint, counters, logger, max_unacked=50, ack_timeout_s=5,
+                         curve=as_infer(tmp_path / "pipeline-keys"))
     try:
         for n in range(20):
             sender.send(make_event(n, sample=n % 3 == 0))

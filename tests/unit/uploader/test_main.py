@@ -17,7 +17,7 @@ from smartcam.uploader import status
 from smartcam.uploader.main import body
 from tests.conftest import find_free_port
 
-from .conftest import Reply
+from .conftest import Reply, _wait_until, as_infer
 
 
 @pytest.fixture
@@ -41,6 +41,8 @@ def service(make_settings, logger, tmp_path):
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
         running.append((ctx, thread, failures))
+        # The loop has run once (health written) or the service failed: tests read the health file at will.
+        assert _wait_until(lambda: settings.health_file.exists() or failures)
         return ctx, failures
 
     yield start
@@ -64,7 +66,8 @@ def test_events_are_acknowledged_once_stored_and_then_delivered(service, target,
     endpoint = f"tcp://127.0.0.1:{free_port}"
     ctx, _ = service(upload_url=target.url, events_endpoint=endpoint)
     sender_counters = Counters()
-    sender = EventSender(zmq_context, endpoint, sender_counters, logger, max_unacked=10, ack_timeout_s=5)
+    sender = EventSender(zmq_context, endpoint, sender_counters, logger, max_unacked=10, ack_timeout_s=5,
+                         curve=as_infer(ctx.settings.pipeline_keys_dir))
     for n in range(3):
         sender.send(make_event(n))
     assert pump(sender, lambda: sender_counters.get("events.acked") == 3)
@@ -72,6 +75,8 @@ def test_events_are_acknowledged_once_stored_and_then_delivered(service, target,
     assert pump(sender, lambda: sender_counters.get("events.acked") == 4)
     assert wait_until(lambda: len(target.delivered_ids()) == 3)
     assert sorted(target.delivered_ids()) == ["evt-0", "evt-1", "evt-2"]
+    # The target records a request before it answers; the queue marks it delivered once the answer is read.
+    assert wait_until(lambda: status.collect(ctx.settings.queue_dir)["delivered"] == 3)
     figures = status.collect(ctx.settings.queue_dir)
     assert (figures["received"], figures["delivered"]) == (3, 3)
     assert figures["duplicates"] >= 1  # at least our resend; infer also resends on (re)connect
@@ -90,9 +95,10 @@ def test_a_full_disk_is_acknowledged_as_refused_and_shown_in_health(service, tar
     def disk_full(_descriptor):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(os, "fsync", disk_full)
     sender_counters = Counters()
-    sender = EventSender(zmq_context, endpoint, sender_counters, logger, max_unacked=10, ack_timeout_s=5)
+    sender = EventSender(zmq_context, endpoint, sender_counters, logger, max_unacked=10, ack_timeout_s=5,
+                         curve=as_infer(ctx.settings.pipeline_keys_dir))
+    monkeypatch.setattr(os, "fsync", disk_full)
     sender.send(make_event(1))
     assert pump(sender, lambda: sender_counters.get("events.refused") >= 1)
     assert sender.unacked == 1  # infer keeps it to resend
@@ -125,7 +131,8 @@ def test_an_event_the_answering_target_keeps_refusing_makes_health_fail_until_it
     endpoint = f"tcp://127.0.0.1:{free_port}"
     ctx, _ = service(upload_url=target.url, events_endpoint=endpoint, stuck_after_attempts=3)
     sender_counters = Counters()
-    sender = EventSender(zmq_context, endpoint, sender_counters, logger, max_unacked=10, ack_timeout_s=5)
+    sender = EventSender(zmq_context, endpoint, sender_counters, logger, max_unacked=10, ack_timeout_s=5,
+                         curve=as_infer(ctx.settings.pipeline_keys_dir))
     sender.send(make_event(0))
     sender.send(make_event(1))
     assert pump(sender, lambda: sender_counters.get("events.acked") == 2)
@@ -152,10 +159,34 @@ def test_an_unreachable_target_is_an_outage_not_a_stuck_queue(service, free_port
     ctx, _ = service(upload_url=f"http://127.0.0.1:{find_free_port()}/events", events_endpoint=endpoint,
                      stuck_after_attempts=1)
     sender_counters = Counters()
-    sender = EventSender(zmq_context, endpoint, sender_counters, logger, max_unacked=10, ack_timeout_s=5)
+    sender = EventSender(zmq_context, endpoint, sender_counters, logger, max_unacked=10, ack_timeout_s=5,
+                         curve=as_infer(ctx.settings.pipeline_keys_dir))
     sender.send(make_event(0))
     assert pump(sender, lambda: sender_counters.get("events.acked") == 1)
     assert wait_until(lambda: ctx.counters.get("delivery.outage") >= 1)
     assert wait_until(lambda: json.loads(ctx.settings.health_file.read_text())["details"].get("last_delivery_error"))
     assert json.loads(ctx.settings.health_file.read_text())["status"] == "ok"
+    sender.close()
+
+
+def test_an_event_of_another_camera_is_refused_counted_and_not_stored(service, target, zmq_context, free_port,
+                                                                      logger, make_event, wait_until, caplog):
+    endpoint = f"tcp://127.0.0.1:{free_port}"
+    ctx, _ = service(upload_url=target.url, events_endpoint=endpoint)
+    sender_counters = Counters()
+    sender = EventSender(zmq_context, endpoint, sender_counters, logger, max_unacked=10, ack_timeout_s=5,
+                         curve=as_infer(ctx.settings.pipeline_keys_dir))
+    forged = make_event(7)
+    forged.camera_id = "cam-2"  # this device is cam-1
+    sender.send(forged)
+    sender.send(make_event(8))
+    assert pump(sender, lambda: sender_counters.get("events.acked") == 1 and sender_counters.get("events.refused"))
+    assert sender.unacked == 1
+    assert ctx.counters.get("events.not_admitted.camera_id") >= 1
+    assert wait_until(lambda: target.delivered_ids() == ["evt-8"])
+    assert status.collect(ctx.settings.queue_dir)["received"] == 1
+    refusals = [r.getMessage() for r in caplog.records if "refused event evt-7" in r.getMessage()]
+    assert refusals
+    assert "'cam-2'" in refusals[0]
+    assert "SMARTCAM_CAMERA_ID='cam-1'" in refusals[0]
     sender.close()

@@ -19,6 +19,8 @@ from smartcam.capture.sources import FrameSource, open_source
 from smartcam.common.contracts.pipeline_status import STALE_AFTER_S, CaptureStatus
 from smartcam.common.counters import Counters
 from smartcam.common.frames import LatestFrameServer
+from smartcam.common.pipeline_gate import Gate
+from smartcam.common.pipeline_keys import own_keys, restart_when_keys_change
 from smartcam.common.ring import RingError, RingWriter
 from smartcam.common.service import FatalError, ServiceContext, run_service
 from smartcam.common.status_file import RateMeter, StatusWriter
@@ -41,9 +43,17 @@ def body(ctx: ServiceContext[CaptureSettings]) -> None:
     settings = ctx.settings
     source = open_source(settings, counters=ctx.counters, stop=ctx.stop)
     location = open_location(settings, ctx.counters)
+    keys = own_keys(settings.pipeline_keys_dir, "capture")
+    restart_when_keys_change(settings.pipeline_keys_dir, {"capture": keys.public}, ctx.stop, ctx.logger)
     ring = _open_ring(ctx)
     context = zmq.Context()
-    server = LatestFrameServer(context, settings.frames_endpoint, ctx.counters, ctx.logger, ring=ring)
+    gate = Gate(context, settings.pipeline_keys_dir, ctx.logger, ctx.counters)
+    try:  # frames only for infer (CURVE, by its published key)
+        server = LatestFrameServer(context, settings.frames_endpoint, ctx.counters, ctx.logger, ring=ring,
+                                   curve=gate.server("capture", keys, clients=["infer"]))
+    except BaseException:
+        gate.close()
+        raise
     status = StatusWriter(settings.status_dir, capture_status(ctx.counters, location, settings.fps), ctx.logger,
                           ctx.counters)
     ctx.logger.info("capturing from %s at %.2f fps; serving frames on %s (%s)", settings.source, settings.fps,
@@ -68,6 +78,7 @@ def body(ctx: ServiceContext[CaptureSettings]) -> None:
             status.maybe_write()
     finally:
         server.close()
+        gate.close()
         source.close()
         location.close()
         context.term()

@@ -17,6 +17,7 @@ from smartcam.common.settings import (
     FRAMES_ENDPOINT_DESCRIPTION,
     CameraSettings,
     FrameRingSettings,
+    PipelineKeySettings,
     Scope,
     StatusDirSettings,
     ZmqEndpoint,
@@ -43,7 +44,7 @@ def _check_pair(width: int | None, height: int, width_var: str) -> None:
         raise ValueError(f"set both this and {width_var}, or both to 0 (got {width}x{height})")
 
 
-class CaptureSettings(CameraSettings, FrameRingSettings, StatusDirSettings):
+class CaptureSettings(CameraSettings, FrameRingSettings, StatusDirSettings, PipelineKeySettings):
     """Variables are SMARTCAM_<FIELD>; see the module docstring for the size rules."""
 
     source: str = Field("replay:/opt/smartcam/photos",

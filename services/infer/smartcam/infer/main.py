@@ -16,6 +16,7 @@ from smartcam.common.contracts.pipeline_status import InferStatus
 from smartcam.common.events import EventSender
 from smartcam.common.frames import LatestFrameClient
 from smartcam.common.logs import OncePerKind
+from smartcam.common.pipeline_keys import CurveClient, own_keys, restart_when_keys_change, wait_for_public_key
 from smartcam.common.service import ServiceContext, run_service
 from smartcam.common.status_file import RateMeter, StatusWriter
 from smartcam.common.wire import Detection, Event, Frame
@@ -119,11 +120,11 @@ def body(ctx: ServiceContext[InferSettings]) -> None:
     detector, switcher = _start_model(ctx)
     ctx.logger.info("model %s (sha256 %s…) loaded; labels of interest %s",
                     detector.model_ref.name, detector.model_ref.sha256[:12], settings.min_scores)
-    context = zmq.Context()
-    frames = LatestFrameClient(context, settings.frames_endpoint, ctx.counters, ctx.logger,
-                               ring_file=settings.frame_ring_file)
-    sender = EventSender(context, settings.events_endpoint, ctx.counters, ctx.logger,
-                         max_unacked=settings.max_unacked_events, ack_timeout_s=settings.ack_timeout_s)
+    channels = _connect(ctx)
+    if channels is None:  # stopped while waiting for capture's or the uploader's key
+        _close(switcher)
+        return
+    context, frames, sender = channels
     privacy = _privacy_stage(ctx, switcher)
     pipeline = Pipeline(ctx, detector, sender, privacy)
     status = StatusWriter(settings.status_dir, infer_status(ctx, pipeline, sender), ctx.logger, ctx.counters)
@@ -163,8 +164,7 @@ def body(ctx: ServiceContext[InferSettings]) -> None:
             ctx.health.working(model=model.name, model_sha256=model.sha256, unacked_events=sender.unacked,
                                camera_health=pipeline.camera_health_summary())
     finally:
-        if switcher is not None:
-            switcher.close()
+        _close(switcher)
         frames.close()
         sender.close()
         context.term()
@@ -196,6 +196,40 @@ def _privacy_stage(ctx: ServiceContext[InferSettings], switcher: ModelSwitcher |
     if switcher is not None:
         switcher.privacy_covers(privacy.face_labels)
     return privacy
+
+
+def _curve_clients(ctx: ServiceContext[InferSettings]) -> tuple[CurveClient, CurveClient] | None:
+    """CURVE options towards capture and the uploader, once both have published their keys; None if stopped first."""
+    keys_dir = ctx.settings.pipeline_keys_dir
+    keys = own_keys(keys_dir, "infer")  # published before connecting: the servers admit it by this file
+    capture, uploader = (wait_for_public_key(keys_dir, server, ctx.stop, ctx.logger, ctx.health.degraded)
+                         for server in ("capture", "uploader"))
+    if capture is None or uploader is None:
+        return None
+    restart_when_keys_change(keys_dir, {"infer": keys.public, "capture": capture, "uploader": uploader}, ctx.stop,
+                             ctx.logger)
+    return CurveClient(keys, capture), CurveClient(keys, uploader)
+
+
+def _connect(ctx: ServiceContext[InferSettings]) -> tuple[zmq.Context[zmq.Socket[bytes]], LatestFrameClient,
+                                                          EventSender] | None:
+    """The frames and events channels, CURVE-keyed; None if stopped while waiting for the servers' keys."""
+    settings = ctx.settings
+    curve = _curve_clients(ctx)
+    if curve is None:
+        return None
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    frames = LatestFrameClient(context, settings.frames_endpoint, ctx.counters, ctx.logger,
+                               ring_file=settings.frame_ring_file, curve=curve[0])
+    sender = EventSender(context, settings.events_endpoint, ctx.counters, ctx.logger,
+                         max_unacked=settings.max_unacked_events, ack_timeout_s=settings.ack_timeout_s,
+                         curve=curve[1])
+    return context, frames, sender
+
+
+def _close(switcher: ModelSwitcher | None) -> None:
+    if switcher is not None:
+        switcher.close()
 
 
 def _start_model(ctx: ServiceContext[InferSettings]) -> tuple[Detector, ModelSwitcher | None]:

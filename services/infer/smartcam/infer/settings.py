@@ -19,6 +19,7 @@ from smartcam.common.settings import (
     FRAMES_ENDPOINT_DESCRIPTION,
     FrameRingSettings,
     ModelExchangeSettings,
+    PipelineKeySettings,
     Scope,
     StatusDirSettings,
     ZmqEndpoint,
@@ -55,7 +56,7 @@ def parse_label_list(text: str) -> frozenset[str]:
     return frozenset(filter(None, (part.strip() for part in text.split(","))))
 
 
-class InferSettings(ModelExchangeSettings, FrameRingSettings, StatusDirSettings):
+class InferSettings(ModelExchangeSettings, FrameRingSettings, StatusDirSettings, PipelineKeySettings):
     """Variables are SMARTCAM_<FIELD>."""
 
     model_dir: Path = Field(Path("/opt/smartcam/models/efficientdet-lite0-coco"),

@@ -10,9 +10,12 @@ import zmq
 
 from smartcam.common.events import EventReceiver, ReceivedEvent
 from smartcam.common.health import HealthReporter
+from smartcam.common.pipeline_gate import Gate
+from smartcam.common.pipeline_keys import own_keys, restart_when_keys_change
 from smartcam.common.service import FatalError, ServiceContext, run_service
 from smartcam.common.settings import env_name
 from smartcam.common.wire import Ack
+from smartcam.uploader.admission import Admission
 from smartcam.uploader.auth import auth_headers
 from smartcam.uploader.data_budget import DataBudget
 from smartcam.uploader.delivery import Deliverer, make_session
@@ -34,10 +37,16 @@ def body(ctx: ServiceContext[UploaderSettings]) -> None:
     heartbeat_target = resolve_heartbeat_target(settings, target)
     session = make_session(settings, auth_headers(settings))
     queue = _open_queue(ctx)
+    keys = own_keys(settings.pipeline_keys_dir, "uploader")
+    restart_when_keys_change(settings.pipeline_keys_dir, {"uploader": keys.public}, ctx.stop, ctx.logger)
+    admission = Admission(settings.camera_id, ctx.logger, ctx.counters)
     context = zmq.Context()
-    try:
-        receiver = EventReceiver(context, settings.events_endpoint, ctx.counters, ctx.logger)
+    gate = Gate(context, settings.pipeline_keys_dir, ctx.logger, ctx.counters)
+    try:  # events only from infer (CURVE, by its published key)
+        receiver = EventReceiver(context, settings.events_endpoint, ctx.counters, ctx.logger,
+                                 curve=gate.server("uploader", keys, clients=["infer"]))
     except zmq.ZMQError as error:
+        gate.close()
         context.destroy(linger=0)
         raise FatalError(f"cannot listen on {env_name('events_endpoint')}={settings.events_endpoint}: {error}; "
                          "use a free tcp://*:<port> that infer connects to") from None
@@ -60,7 +69,7 @@ def body(ctx: ServiceContext[UploaderSettings]) -> None:
         while not ctx.stop.is_set():
             received = receiver.receive(RECEIVE_TIMEOUT_S)
             if received is not None:
-                store_and_acknowledge(queue, receiver, received)
+                store_and_acknowledge(queue, receiver, received, admission)
             if delivery.failure is not None:
                 raise FatalError(f"the delivery thread stopped: {delivery.failure}")
             health.tick()
@@ -68,14 +77,19 @@ def body(ctx: ServiceContext[UploaderSettings]) -> None:
         ctx.stop.set()
         delivery.join(STOP_GRACE_S)  # a request still in flight is resent after restart (same Idempotency-Key)
         receiver.close()
+        gate.close()
         context.destroy(linger=0)
         if not delivery.is_alive():
             queue.close()
 
 
-def store_and_acknowledge(queue: EventQueue, receiver: EventReceiver, received: ReceivedEvent) -> None:
+def store_and_acknowledge(queue: EventQueue, receiver: EventReceiver, received: ReceivedEvent,
+                          admission: Admission) -> None:
     """Acknowledge only what is durably stored; a refusal goes back with its reason so infer resends later."""
     event_id = received.event.event_id
+    if (reason := admission.refusal(received.event)) is not None:
+        receiver.ack(received.peer, Ack(event_id, stored=False, reason=reason))
+        return
     try:
         queue.put(received.event)
     except StoreRefusedError as refusal:

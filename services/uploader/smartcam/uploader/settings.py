@@ -12,6 +12,7 @@ from smartcam.common.settings import (
     EVENTS_ENDPOINT_DESCRIPTION,
     CameraSettings,
     ChannelSettings,
+    PipelineKeySettings,
     Scope,
     UpdaterStateSettings,
     VersionSettings,
@@ -33,7 +34,7 @@ class PayloadFormat(StrEnum):
     LEGACY = "legacy"
 
 
-class UploaderSettings(CameraSettings, ChannelSettings, VersionSettings, UpdaterStateSettings):
+class UploaderSettings(CameraSettings, ChannelSettings, VersionSettings, UpdaterStateSettings, PipelineKeySettings):
     """Variables are SMARTCAM_<FIELD>; scripts/sync-settings writes compose.yaml and the README from these fields."""
 
     upload_url: str | None = Field(None, description="REST target; when empty: `/etc/smartcam/upload_url`, then "
