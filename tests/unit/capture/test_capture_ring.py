@@ -15,7 +15,7 @@ from smartcam.common.health import HealthReporter
 from smartcam.common.service import FatalError, ServiceContext
 from smartcam.common.wire import Frame, decode
 
-from .conftest import PHOTOS
+from .conftest import PHOTOS, as_infer
 
 LOGGER = logging.getLogger("smartcam.test")
 
@@ -36,7 +36,8 @@ def test_capture_serves_every_photo_through_one_ring_sized_from_the_settings(mak
     ctx = _context(settings, tmp_path)
     loop = threading.Thread(target=body, args=(ctx,), daemon=True)
     loop.start()
-    client = LatestFrameClient(zmq_context, f"tcp://127.0.0.1:{free_port}", Counters(), LOGGER, ring_file=ring_file)
+    client = LatestFrameClient(zmq_context, f"tcp://127.0.0.1:{free_port}", Counters(), LOGGER, ring_file=ring_file,
+                               curve=as_infer(settings.pipeline_keys_dir))
     try:
         frames = []
         while len(frames) < 6:  # more than the 5 photos: every size the replay has
@@ -70,6 +71,7 @@ def test_capture_with_tcp_transport_sends_pixels_over_zeromq(make_settings, tmp_
     loop = threading.Thread(target=body, args=(ctx,), daemon=True)
     loop.start()
     socket = zmq_context.socket(zmq.DEALER)
+    as_infer(settings.pipeline_keys_dir).apply(socket)
     socket.connect(f"tcp://127.0.0.1:{free_port}")
     try:
         socket.send(b'{"smartcam": 1, "type": "frame_request"}')

@@ -16,7 +16,7 @@ from smartcam.common.frames import LatestFrameClient
 from smartcam.common.health import HealthReporter
 from smartcam.common.service import ServiceContext
 
-from .conftest import PHOTOS, wait_for
+from .conftest import PHOTOS, as_infer, wait_for
 
 SLOW_FPS = 1 / 60  # the second frame is due a minute after the first
 
@@ -33,22 +33,24 @@ def capture(make_settings, free_port, tmp_path):
                          HealthReporter(tmp_path / "health.json", "capture", counters), counters, stop)
     thread = threading.Thread(target=body, args=(ctx,), daemon=True)
     thread.start()
-    yield endpoint.replace("*", "127.0.0.1"), counters, settings.frame_ring_file
+    yield endpoint.replace("*", "127.0.0.1"), counters, settings.frame_ring_file, settings.pipeline_keys_dir
     stop.set()
     thread.join(timeout=10)
     assert not thread.is_alive(), "capture did not stop while waiting for its next frame"
 
 
 def test_a_consumer_asking_while_capture_waits_gets_the_held_frame_at_once(capture, zmq_context):
-    endpoint, counters, ring_file = capture
+    endpoint, counters, ring_file, keys_dir = capture
     logger = logging.getLogger("smartcam.test.serve")
-    first = LatestFrameClient(zmq_context, endpoint, Counters(), logger, ring_file=ring_file)
+    first = LatestFrameClient(zmq_context, endpoint, Counters(), logger, ring_file=ring_file,
+                              curve=as_infer(keys_dir))
     got = first.next_frame(10)
     assert got is not None
     assert (got.seq, got.camera_id, got.image().shape[2]) == (0, "cam-serve", 3)
     # A second consumer (say, infer restarted) asks while capture waits a minute for frame 1: it is served
     # frame 0, the newest there is, during the wait.
-    second = LatestFrameClient(zmq_context, endpoint, Counters(), logger, ring_file=ring_file)
+    second = LatestFrameClient(zmq_context, endpoint, Counters(), logger, ring_file=ring_file,
+                              curve=as_infer(keys_dir))
     late = second.next_frame(30)
     assert late is not None
     assert late.seq == 0
@@ -61,13 +63,14 @@ def test_a_consumer_asking_while_capture_waits_gets_the_held_frame_at_once(captu
 
 
 def test_requests_and_malformed_messages_during_the_wait_are_handled_then(capture, zmq_context):
-    endpoint, counters, ring_file = capture
+    endpoint, counters, ring_file, keys_dir = capture
     wait_for(lambda: counters.get("frames.captured") == 1)
-    junk = zmq_context.socket(zmq.DEALER)
+    junk = zmq_context.socket(zmq.DEALER)  # an admitted peer sending junk: message handling, not the handshake
+    as_infer(keys_dir).apply(junk)
     junk.connect(endpoint)
     junk.send_multipart([b"not a smartcam header"])
     consumer = LatestFrameClient(zmq_context, endpoint, Counters(), logging.getLogger("smartcam.test.serve"),
-                                 ring_file=ring_file)
+                                 ring_file=ring_file, curve=as_infer(keys_dir))
     got = consumer.next_frame(30)
     assert got is not None
     assert got.seq == 0
