@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urljoin, urlsplit
 
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from smartcam.updater.models.errors import ManifestInvalid, ManifestUnavailable
 from smartcam.updater.models.http import DeadlineExceeded, Heartbeat, TooLarge, fetch_capped
+from smartcam.updater.models.manifest_signature import check_manifest_signature
 
 MAX_MANIFEST_BYTES = 64 * 1024  # a manifest is a few hundred bytes; anything near this is not a manifest
 MAX_MODEL_BYTES = 16384 * 2**20  # SMARTCAM_MODEL_MAX_MB's ceiling
@@ -97,8 +99,10 @@ def parse_manifest(data: bytes, manifest_url: str) -> RemoteModel:
 
 
 def fetch_remote_model(session: requests.Session, manifest_url: str, deadline_s: float,
-                       heartbeat: Heartbeat | None = None) -> RemoteModel:
-    """GET (within `deadline_s`, at most MAX_MANIFEST_BYTES) and validate the manifest."""
+                       heartbeat: Heartbeat | None = None, *, allowed_signers: Path) -> RemoteModel:
+    """GET (within `deadline_s`, at most MAX_MANIFEST_BYTES) and validate the manifest, then check its
+    signature (parsing first: the parser is built for hostile input, and a malformed manifest is refused
+    without a second request)."""
     try:
         data = fetch_capped(session, manifest_url, deadline_s, MAX_MANIFEST_BYTES, heartbeat)
     except DeadlineExceeded:
@@ -111,4 +115,7 @@ def fetch_remote_model(session: requests.Session, manifest_url: str, deadline_s:
                               hashlib.sha256(error.head).hexdigest()) from None
     except (requests.RequestException, OSError) as error:
         raise ManifestUnavailable("manifest", f"cannot fetch model manifest {manifest_url}: {error}") from None
-    return parse_manifest(data, manifest_url)
+    model = parse_manifest(data, manifest_url)
+    check_manifest_signature(session, manifest_url, data, deadline_s=deadline_s, allowed_signers=allowed_signers,
+                             heartbeat=heartbeat)
+    return model
