@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.conftest import find_free_port
+from tests.signing import Signer
 
 MANIFEST_TYPES = ", ".join([
     "application/vnd.docker.distribution.manifest.v2+json",
@@ -35,9 +36,12 @@ def docker(*args: str, stdin: str | None = None, timeout: float = 600) -> str:
 
 
 class Registry:
-    """`docker-registry serve` on a free loopback port with its storage under `workdir`."""
+    """`docker-registry serve` on a free loopback port with its storage under `workdir`; `signer` signs
+    what is pushed, as scripts/publish does."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, signer: Signer) -> None:
+        self.signer = signer
+        self._signed: set[tuple[str, str]] = set()  # (repository, digest)
         if shutil.which("docker-registry") is None:
             raise RuntimeError("the update tests need Debian's docker-registry (apt-get install docker-registry)")
         self.port = find_free_port()
@@ -75,15 +79,21 @@ class Registry:
     def ref(self, service: str, tag: str) -> str:
         return f"{self.prefix}smartcam/{service}:{tag}"
 
-    def push(self, local: str, service: str, tag: str) -> str:
-        """Tag `local` as this registry's smartcam/<service>:<tag>, push it, return its registry digest."""
+    def push(self, local: str, service: str, tag: str, *, sign: bool = True) -> str:
+        """Tag `local` as this registry's smartcam/<service>:<tag>, push it (and its signature, unless `sign` is
+        False), return its registry digest."""
         ref = self.ref(service, tag)
         docker("tag", local, ref)
         output = docker("push", ref)
         match = re.search(r"digest: (sha256:[0-9a-f]{64})", output)
         if not match:
             raise RuntimeError(f"no digest in docker push output:\n{output}")
-        return match.group(1)
+        digest = match.group(1)
+        repository = ref.rpartition(":")[0]
+        if sign and (repository, digest) not in self._signed:
+            self.signer.sign_image(repository, digest)
+            self._signed.add((repository, digest))
+        return digest
 
     def digest(self, service: str, tag: str) -> str | None:
         request = urllib.request.Request(f"http://127.0.0.1:{self.port}/v2/smartcam/{service}/manifests/{tag}",

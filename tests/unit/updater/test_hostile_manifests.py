@@ -323,3 +323,27 @@ def test_huge_manifest_signature_is_not_read_beyond_the_cap(hostile, device):
     assert "/devrelease/model.tflite" not in hostile.paths
     wait_until(lambda: "/devrelease/manifest.json.sig" in hostile.done)
     assert hostile.sent["/devrelease/manifest.json.sig"] < 32 * 2**20
+
+
+def test_a_manifest_replaced_while_its_signature_is_checked_is_checked_again_not_rejected(hostile, device):
+    models, _, history = device
+    old, new = json.dumps(good_manifest(name="tiny-ssd-old")).encode(), json.dumps(good_manifest()).encode()
+    new_signature = hostile.signer.sign(new)
+    hostile.document("/devrelease/manifest.json", old)
+    hostile.document("/devrelease/model.tflite", TINY_SSD_FILE)
+
+    def publisher_uploads_signature_then_manifest(handler: BaseHTTPRequestHandler) -> None:
+        """The old manifest was just fetched; the new signature and then the new manifest arrive now."""
+        hostile.document("/devrelease/manifest.json.sig", new_signature)
+        hostile.document("/devrelease/manifest.json", new)
+        hostile.routes["/devrelease/manifest.json.sig"](handler)
+
+    hostile.routes["/devrelease/manifest.json.sig"] = publisher_uploads_signature_then_manifest
+    counters = Counters()
+    make_updater(hostile, device, counters).step()
+    assert history.records() == []  # not a rejection: the publication was changing
+    assert counters.get("models.problems.manifest_changed") == 1
+    assert ModelStore(models).candidate() is None
+
+    make_updater(hostile, device, counters).step()  # the next poll finds the new publication whole
+    assert ModelStore(models).candidate().sha256 == good_manifest()["sha256"]

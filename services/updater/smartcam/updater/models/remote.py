@@ -103,8 +103,25 @@ def fetch_remote_model(session: requests.Session, manifest_url: str, deadline_s:
     """GET (within `deadline_s`, at most MAX_MANIFEST_BYTES) and validate the manifest, then check its
     signature (parsing first: the parser is built for hostile input, and a malformed manifest is refused
     without a second request)."""
+    data = _fetch_manifest(session, manifest_url, deadline_s, heartbeat)
+    model = parse_manifest(data, manifest_url)
     try:
-        data = fetch_capped(session, manifest_url, deadline_s, MAX_MANIFEST_BYTES, heartbeat)
+        check_manifest_signature(session, manifest_url, data, deadline_s=deadline_s,
+                                 allowed_signers=allowed_signers, heartbeat=heartbeat)
+    except ManifestInvalid:
+        # A publisher uploads the signature, then the manifest: between the two GETs the old manifest may
+        # meet the new signature. A manifest that changed meanwhile is checked again at the next poll.
+        if _fetch_manifest(session, manifest_url, deadline_s, heartbeat) != data:
+            raise ManifestUnavailable("manifest_changed", f"model manifest {manifest_url} changed while its "
+                                      "signature was checked; checking it again at the next poll") from None
+        raise
+    return model
+
+
+def _fetch_manifest(session: requests.Session, manifest_url: str, deadline_s: float,
+                    heartbeat: Heartbeat | None) -> bytes:
+    try:
+        return fetch_capped(session, manifest_url, deadline_s, MAX_MANIFEST_BYTES, heartbeat)
     except DeadlineExceeded:
         raise ManifestUnavailable("manifest_deadline", f"model manifest {manifest_url} did not arrive within "
                                   f"{deadline_s:g}s (SMARTCAM_MODEL_MANIFEST_TIMEOUT_S); the server or the "
@@ -115,7 +132,3 @@ def fetch_remote_model(session: requests.Session, manifest_url: str, deadline_s:
                               hashlib.sha256(error.head).hexdigest()) from None
     except (requests.RequestException, OSError) as error:
         raise ManifestUnavailable("manifest", f"cannot fetch model manifest {manifest_url}: {error}") from None
-    model = parse_manifest(data, manifest_url)
-    check_manifest_signature(session, manifest_url, data, deadline_s=deadline_s, allowed_signers=allowed_signers,
-                             heartbeat=heartbeat)
-    return model

@@ -96,7 +96,8 @@ class ModelUpdater:
         except ManifestInvalid as error:
             self._reject_manifest(error)
             return
-        for kind in ("manifest", "manifest_deadline", "manifest_invalid", "manifest_too_large", "manifest_unsigned"):
+        for kind in ("manifest", "manifest_deadline", "manifest_invalid", "manifest_too_large", "manifest_unsigned",
+                     "manifest_changed"):
             self._problems.forget(kind)  # a new outage or bad manifest is logged again
         if model.sha256 == report.active_sha256:
             self._pending.clear("model")
