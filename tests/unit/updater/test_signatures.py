@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from smartcam.updater.main import self_test
 from smartcam.updater.signatures import (
     IMAGE_NAMESPACE,
     MODEL_NAMESPACE,
@@ -109,3 +110,11 @@ def test_the_repository_key_may_sign_images_and_model_manifests():
     line = (ROOT / "host/keys/allowed_signers").read_text().split("\n")[0]
     namespaces = line.split('namespaces="')[1].split('"')[0].split(",")
     assert {"git", IMAGE_NAMESPACE, MODEL_NAMESPACE} <= set(namespaces)
+
+
+def test_a_new_updater_image_without_ssh_keygen_fails_its_self_test(monkeypatch, tmp_path, capsys):
+    """Handing over to an updater that cannot verify signatures would stop every later update."""
+    assert self_test() == 0
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert self_test() == 1
+    assert "ssh-keygen is missing (install openssh-client)" in capsys.readouterr().out
