@@ -80,20 +80,31 @@ class Registry:
         return f"{self.prefix}smartcam/{service}:{tag}"
 
     def push(self, local: str, service: str, tag: str, *, sign: bool = True) -> str:
-        """Tag `local` as this registry's smartcam/<service>:<tag>, push it (and its signature, unless `sign` is
-        False), return its registry digest."""
+        """Tag `local` as this registry's smartcam/<service>:<tag>, push it, return its registry digest.
+
+        Signed unless `sign` is False, as scripts/publish does it: pushed under a tag no device polls,
+        signed, and only then under `tag`, so a polling device never sees `tag` on an unsigned digest.
+        """
+        repository = f"{self.prefix}smartcam/{service}"
+        if sign:
+            staging = f"{repository}:staging-{tag}"
+            docker("tag", local, staging)
+            digest = self._push(staging)
+            docker("rmi", staging)
+            if (repository, digest) not in self._signed:
+                self.signer.sign_image(repository, digest)
+                self._signed.add((repository, digest))
         ref = self.ref(service, tag)
         docker("tag", local, ref)
+        return self._push(ref)
+
+    @staticmethod
+    def _push(ref: str) -> str:
         output = docker("push", ref)
         match = re.search(r"digest: (sha256:[0-9a-f]{64})", output)
         if not match:
             raise RuntimeError(f"no digest in docker push output:\n{output}")
-        digest = match.group(1)
-        repository = ref.rpartition(":")[0]
-        if sign and (repository, digest) not in self._signed:
-            self.signer.sign_image(repository, digest)
-            self._signed.add((repository, digest))
-        return digest
+        return match.group(1)
 
     def digest(self, service: str, tag: str) -> str | None:
         request = urllib.request.Request(f"http://127.0.0.1:{self.port}/v2/smartcam/{service}/manifests/{tag}",
