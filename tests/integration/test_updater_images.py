@@ -288,7 +288,8 @@ def test_a_release_without_a_valid_signature_is_refused_and_the_service_keeps_it
     records = [r for r in history(stack) if r["to_ref"] == digest]
     assert [(r["kind"], r["target"], r["result"]) for r in records] == [("service", "capture", "rejected")] * 3
     assert all("scripts/publish --sign-key" in r["reason"] for r in records)  # the fix is named
-    assert counter(stack, "updater", "updates.unsigned") >= 3
+    # counted at every poll (the health file may lag the history by one poll)
+    stack.wait_for(lambda: counter(stack, "updater", "updates.unsigned") >= 3, 30, "three refusals counted")
     assert only(stack, "capture")["Id"] == old["Id"]  # the service kept its image, never stopped
     assert subprocess.run(["docker", "image", "inspect", f"{repository}@{digest}"], capture_output=True,
                           check=False).returncode != 0  # and the release was never pulled
