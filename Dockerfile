@@ -84,11 +84,11 @@ CMD ["python", "-m", "smartcam.uploader"]
 ARG SMARTCAM_VERSION=dev
 ENV SMARTCAM_VERSION=${SMARTCAM_VERSION}
 
-# updater: keeps images and models current on the device's channel.
+# updater: keeps images and models current on the device's channel; ssh-keygen verifies their signatures.
 FROM python AS updater
 RUN --mount=type=bind,source=docker/install-service-deps,target=/mnt/install-service-deps \
     --mount=type=bind,source=services/updater/requirements.txt,target=/mnt/service-requirements.txt \
-    /mnt/install-service-deps --apt "" /mnt/service-requirements.txt
+    /mnt/install-service-deps --apt "openssh-client" /mnt/service-requirements.txt
 # Mount points of the state and shared model volumes, owned by the service user so a fresh volume is too.
 RUN install -d -o 10001 -g 10001 -m 0750 /var/lib/smartcam/updater /var/lib/smartcam/models \
     /var/lib/smartcam/infer-state

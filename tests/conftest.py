@@ -7,6 +7,7 @@ import pytest
 import zmq
 
 from smartcam.common.counters import Counters
+from tests.signing import Signer
 
 
 @pytest.fixture
@@ -36,3 +37,15 @@ def find_free_port() -> int:
 @pytest.fixture
 def free_port():
     return find_free_port()
+
+
+@pytest.fixture(scope="session")
+def release_signer(tmp_path_factory):
+    """The publisher's key the tested devices trust (SMARTCAM_RELEASE_SIGNERS / SMARTCAM_ALLOWED_SIGNERS)."""
+    return Signer(tmp_path_factory.mktemp("release-key"))
+
+
+@pytest.fixture(scope="session")
+def stranger_signer(tmp_path_factory):
+    """A key no tested device trusts."""
+    return Signer(tmp_path_factory.mktemp("stranger-key"))

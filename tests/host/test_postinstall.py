@@ -156,7 +156,9 @@ def test_registry_and_repo_make_a_device_that_pulls_images_and_follows_its_chann
     env = (root / "etc/smartcam/smartcam.env").read_text()
     for line in ("SMARTCAM_REGISTRY=registry.example.com:5000/", "SMARTCAM_REPO_URL=https://git.example.com/smartcam.git",
                  "SMARTCAM_CMDS_DIR=/var/lib/smartcam/cmds", "SMARTCAM_CHECKOUT_DIR=/var/lib/smartcam/checkout",
-                 "SMARTCAM_CUSTOM_CMDS_SOURCE=/var/lib/smartcam/deploy/current/custom_cmds", "COMPOSE_PROFILES="):
+                 "SMARTCAM_CUSTOM_CMDS_SOURCE=/var/lib/smartcam/deploy/current/custom_cmds", "COMPOSE_PROFILES=",
+                 # the updater checks images and model manifests against the same keys as the commits
+                 "SMARTCAM_HOST_RELEASE_SIGNERS=/etc/smartcam/allowed_signers"):
         assert f"{line}\n" in env
     # The first tree in force is this checkout's HEAD, exported beside where later commits will go.
     current = root / "var/lib/smartcam/deploy/current"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from smartcam.common.history import UpdateHistory
 from tests.integration.harness import REPO, TEST_CHANNEL, Stack, compose
+from tests.signing import Signer
 
 TINY_SSD_DIR = REPO / "tests/fixtures/models/tiny-ssd"
 BLAZEFACE_DIR = REPO / "services/infer/models/blazeface-short-range"
@@ -23,8 +24,10 @@ MANIFEST_URL = "http://models:8000/{channel}/manifest.json"
 class ModelStack(Stack):
     """Stack + `models` file server + the updater running its model-update step (history on the host)."""
 
-    def __init__(self, workdir: Path, settings: dict[str, str]) -> None:
-        super().__init__(workdir, settings)
+    def __init__(self, workdir: Path, settings: dict[str, str], signer: Signer) -> None:
+        super().__init__(workdir, {**settings, "SMARTCAM_HOST_RELEASE_SIGNERS": str(signer.allowed_signers)})
+        self.signer = signer
+        self.manifest_digest = ""  # sha256 of the manifest last published (what a refusal of it records)
         self.www = workdir / "www"
         (self.www / TEST_CHANNEL).mkdir(parents=True)
         for path in (self.www, self.www / TEST_CHANNEL):
@@ -57,8 +60,10 @@ class ModelStack(Stack):
         return compose(*args, project=self.project, env=self.env,
                        files=[REPO / "compose.yaml", self.override, self.models_override], check=check, timeout=timeout)
 
-    def publish(self, source: Path, served: bytes | None = None, manifest_sha_of: bytes | None = None) -> str:
-        """Publish `source` for the test channel; return the sha256 the manifest announces.
+    def publish(self, source: Path, served: bytes | None = None, manifest_sha_of: bytes | None = None,
+                signer: Signer | None = None) -> str:
+        """Publish `source` for the test channel, its manifest signed by `signer` (default: the key the device
+        trusts); return the sha256 the manifest announces.
 
         `served` replaces the file on the server; `manifest_sha_of` makes the manifest describe other bytes.
         """
@@ -67,8 +72,11 @@ class ModelStack(Stack):
         described = real if manifest_sha_of is None else manifest_sha_of
         manifest.update(sha256=hashlib.sha256(described).hexdigest(), size_bytes=len(described), url="model.tflite")
         folder = self.www / TEST_CHANNEL
-        for name, data in (("model.tflite", real if served is None else served),
-                           ("manifest.json", json.dumps(manifest).encode())):
+        document = json.dumps(manifest).encode()
+        self.manifest_digest = hashlib.sha256(document).hexdigest()
+        signature = (signer or self.signer).sign(document)
+        for name, data in (("model.tflite", real if served is None else served), ("manifest.json.sig", signature),
+                           ("manifest.json", document)):
             temporary = folder / f".{name}.tmp"
             temporary.write_bytes(data)
             temporary.chmod(0o644)

@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.conftest import find_free_port
+from tests.signing import Signer
 
 MANIFEST_TYPES = ", ".join([
     "application/vnd.docker.distribution.manifest.v2+json",
@@ -35,9 +36,12 @@ def docker(*args: str, stdin: str | None = None, timeout: float = 600) -> str:
 
 
 class Registry:
-    """`docker-registry serve` on a free loopback port with its storage under `workdir`."""
+    """`docker-registry serve` on a free loopback port with its storage under `workdir`; `signer` signs
+    what is pushed, as scripts/publish does."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, signer: Signer) -> None:
+        self.signer = signer
+        self._signed: set[tuple[str, str]] = set()  # (repository, digest)
         if shutil.which("docker-registry") is None:
             raise RuntimeError("the update tests need Debian's docker-registry (apt-get install docker-registry)")
         self.port = find_free_port()
@@ -75,10 +79,27 @@ class Registry:
     def ref(self, service: str, tag: str) -> str:
         return f"{self.prefix}smartcam/{service}:{tag}"
 
-    def push(self, local: str, service: str, tag: str) -> str:
-        """Tag `local` as this registry's smartcam/<service>:<tag>, push it, return its registry digest."""
+    def push(self, local: str, service: str, tag: str, *, sign: bool = True) -> str:
+        """Tag `local` as this registry's smartcam/<service>:<tag>, push it, return its registry digest.
+
+        Signed unless `sign` is False, as scripts/publish does it: pushed under a tag no device polls,
+        signed, and only then under `tag`, so a polling device never sees `tag` on an unsigned digest.
+        """
+        repository = f"{self.prefix}smartcam/{service}"
+        if sign:
+            staging = f"{repository}:staging-{tag}"
+            docker("tag", local, staging)
+            digest = self._push(staging)
+            docker("rmi", staging)
+            if (repository, digest) not in self._signed:
+                self.signer.sign_image(repository, digest)
+                self._signed.add((repository, digest))
         ref = self.ref(service, tag)
         docker("tag", local, ref)
+        return self._push(ref)
+
+    @staticmethod
+    def _push(ref: str) -> str:
         output = docker("push", ref)
         match = re.search(r"digest: (sha256:[0-9a-f]{64})", output)
         if not match:

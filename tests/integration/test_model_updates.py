@@ -1,8 +1,8 @@
 """Model updates end to end: real model server, real updater and infer containers, real models.
 
 A good model is switched in without restarting infer; a file with the wrong sha256, a truncated
-file and a file that is not a model are rejected, the serving model keeps serving, and every
-attempt is in the update history.
+file, a file that is not a model and a manifest signed by an untrusted key are rejected, the serving
+model keeps serving, and every attempt is in the update history.
 """
 
 import base64
@@ -28,8 +28,8 @@ WINDOW_S = 20.0
 
 
 @pytest.fixture
-def stack(images, tmp_path):
-    stack = ModelStack(tmp_path / "stack", SETTINGS)
+def stack(images, tmp_path, release_signer):
+    stack = ModelStack(tmp_path / "stack", SETTINGS, release_signer)
     yield stack
     stack.down()
 
@@ -100,7 +100,7 @@ def test_good_model_is_switched_in_without_restarting_infer(stack):
     assert all(model == ref(TINY_SSD) for model in later), later
 
 
-def test_bad_models_are_rejected_recorded_and_the_old_model_keeps_serving(stack):
+def test_bad_models_are_rejected_recorded_and_the_old_model_keeps_serving(stack, stranger_signer):
     stack.publish(BLAZEFACE_DIR)
     stack.up(*SERVICES)
     stack.wait_for(lambda: ref(BLAZEFACE) in event_models(stack), 120, "events from the built-in model")
@@ -124,7 +124,13 @@ def test_bad_models_are_rejected_recorded_and_the_old_model_keeps_serving(stack)
     assert "not a TFLite model" in record["reason"]
     assert record["from_ref"] == BLAZEFACE["sha256"]
 
-    assert [r["result"] for r in stack.history()] == ["rejected"] * 3  # each tried once, none retried
+    # A manifest signed by a key the device does not trust: refused by the updater before any download.
+    stack.publish(TINY_SSD_DIR, signer=stranger_signer)
+    record = wait_for_record(stack, stack.manifest_digest)
+    assert (record["kind"], record["target"], record["result"]) == ("model", "manifest", "rejected")
+    assert "not signed by a key" in record["reason"]
+
+    assert [r["result"] for r in stack.history()] == ["rejected"] * 4  # each tried once, none retried
     later = wait_for_more_events(stack, 4)
     assert all(model == ref(BLAZEFACE) for model in later), later
     assert stack.container_state("infer") == before
@@ -133,7 +139,7 @@ def test_bad_models_are_rejected_recorded_and_the_old_model_keeps_serving(stack)
     assert write.returncode != 0
     assert "Read-only file system" in write.stderr
     infer = stack.health_file("infer")
-    assert infer["counters"].get("models.rejected") == 1  # the other two never reached infer
+    assert infer["counters"].get("models.rejected") == 1  # the other three never reached infer
     assert "rejected model" in stack.logs("infer")
     updater_log = stack.logs("updater")
     assert "is truncated" in updater_log

@@ -11,7 +11,9 @@ seconds after the test starts, so time really passes between the two polls and n
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,11 +27,14 @@ from smartcam.common.contracts.updater_state import UpdaterState
 from smartcam.common.counters import Counters
 from smartcam.common.history import UpdateHistory
 from smartcam.common.settings import load_settings
+from smartcam.docker_api.operations import Operations
+from smartcam.docker_api.server import serve
 from smartcam.updater.docker_calls import DockerCalls
 from smartcam.updater.engine import Engine, state_dir_ready
 from smartcam.updater.settings import UpdaterSettings
 from smartcam.updater.state import Pending
 from tests.integration.registry import Registry, build_variant, docker
+from tests.signing import Signer
 
 BASE = "debian:bookworm-slim"  # the images' own base: already on every machine that builds them
 # The smallest image that can run and pass a healthcheck: sleep, true and sh with the libraries they link,
@@ -48,10 +53,10 @@ LEAD_S = 8.0  # the window opens this long (real seconds) after the first poll s
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Iterator[tuple[str, Registry]]:
+def project(tmp_path: Path, release_signer: Signer) -> Iterator[tuple[str, Registry]]:
     """A registry on loopback and a compose-labelled project name; removes every container of it afterwards."""
     name = f"i13-heartbeat-window-{uuid.uuid4().hex[:6]}"
-    registry = Registry(tmp_path / "registry")
+    registry = Registry(tmp_path / "registry", release_signer)
     registry.start()
     try:
         yield name, registry
@@ -81,7 +86,8 @@ def _image_of(project: str, service: str) -> str:
 
 
 def test_an_update_waits_for_the_window_pending_in_state_json_and_is_applied_when_it_opens(
-        project: tuple[str, Registry], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        project: tuple[str, Registry], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        request: pytest.FixtureRequest) -> None:
     name, registry = project
     ref = registry.ref("capture", "window")
     tiny = f"smartcam-test/window:{name}-tiny"
@@ -101,9 +107,16 @@ def test_an_update_waits_for_the_window_pending_in_state_json_and_is_applied_whe
     settings = load_settings(UpdaterSettings, registry=registry.prefix, channel="window", update_services="capture",
                              update_window=WINDOW, update_window_length_s=60, health_timeout_s=60,
                              updater_dir=state_dir, infer_state_dir=tmp_path / "no-infer-state",
-                             health_file=tmp_path / "health.json")
+                             health_file=tmp_path / "health.json",
+                             release_signers=registry.signer.allowed_signers)
     shift = 0.0
-    engine = Engine(DockerCalls.connect("unix:///var/run/docker.sock"), settings,
+    # The updater's calls go through docker-api's own code (in this process, managing this test's project).
+    operations = Operations.connect(os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"), name,
+                                    registry.prefix, "", logging.getLogger("test.window.docker-api"))
+    api = serve(0, operations, logging.getLogger("test.window.docker-api"), Counters(), host="127.0.0.1")
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    request.addfinalizer(api.shutdown)
+    engine = Engine(DockerCalls.connect(f"http://127.0.0.1:{api.server_address[1]}"), settings,
                     UpdateHistory(state_dir / "history.json"), logging.getLogger("test.window"), Counters(),
                     heartbeat=lambda: None, pending=Pending(), clock=lambda: time.time() + shift)
     assert engine.project == name

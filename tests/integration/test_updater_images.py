@@ -22,6 +22,7 @@ from smartcam.common.counters import Counters
 from smartcam.docker_api.operations import Operations
 from smartcam.docker_api.server import serve
 from smartcam.updater.docker_calls import DockerCalls
+from smartcam.updater.signatures import check_image, signature_tag
 from tests.integration.harness import REPO, TEST_CHANNEL, compose
 from tests.integration.registry import Registry, build_variant, docker
 
@@ -31,8 +32,8 @@ FAST_POLLING = {"SMARTCAM_POLL_INTERVAL_S": "3", "SMARTCAM_POLL_JITTER": "0", "S
 
 
 @pytest.fixture(scope="module")
-def registry(images, tmp_path_factory):
-    registry = Registry(tmp_path_factory.mktemp("registry"))
+def registry(images, tmp_path_factory, release_signer):
+    registry = Registry(tmp_path_factory.mktemp("registry"), release_signer)
     registry.start()
     # Built under this registry's name (cached layers: seconds), so no other test session's `itest` build
     # on the same daemon can swap the images under these tests.
@@ -60,9 +61,15 @@ def channel_stack(registry, stack_factory):
     channel = f"itest-{uuid.uuid4().hex[:6]}"
     for service in SERVICES:
         registry.push(registry.ref(service, TEST_CHANNEL), service, channel)
-    stack = stack_factory({"SMARTCAM_REGISTRY": registry.prefix, "SMARTCAM_CHANNEL": channel, **FAST_POLLING})
+    stack = stack_factory({"SMARTCAM_REGISTRY": registry.prefix, "SMARTCAM_CHANNEL": channel, **FAST_POLLING,
+                           **trusting(registry)})
     stack.channel = channel
     return stack
+
+
+def trusting(registry):
+    """The stack's updater trusts the key the test registry's releases are signed with."""
+    return {"SMARTCAM_HOST_RELEASE_SIGNERS": str(registry.signer.allowed_signers)}
 
 
 def containers(stack, service):
@@ -241,6 +248,55 @@ print(json.dumps(results))
 """
 
 
+
+def test_a_release_without_a_valid_signature_is_refused_and_the_service_keeps_its_image(
+        channel_stack, registry, stranger_signer):
+    """Unsigned, signed by a key the device does not trust, signed for another digest: never pulled, each refusal
+    recorded with its reason; once the publisher signs the same digest it is applied without a new push."""
+    stack = channel_stack
+    stack.up("capture", "updater")
+    stack.wait_for(lambda: healthy(only(stack, "capture")), 90, "a healthy capture")
+    wait_polls(stack, 1)
+    old = only(stack, "capture")
+    repository = f"{registry.prefix}smartcam/capture"
+    release = build_variant(registry.ref("capture", stack.channel), f"smartcam-test/capture:{stack.channel}-unsigned",
+                            f"LABEL smartcam.test.release={stack.channel}-unsigned")
+    digest = registry.push(release, "capture", stack.channel, sign=False)
+    docker("rmi", release, registry.ref("capture", stack.channel))  # only the registry has it now
+
+    def refused(problem):
+        stack.wait_for(lambda: any(problem in r["reason"] for r in history(stack) if r["to_ref"] == digest), 60,
+                       f"a refusal: {problem}")
+
+    refused("no signature")
+    stranger_signer.sign_image(repository, digest)
+    refused("not signed by a key")
+    # The publisher's genuine signature of the image that runs now, copied to this digest's signature tag.
+    docker("pull", f"{repository}:{signature_tag(old_digest(old, repository))}")
+    docker("tag", f"{repository}:{signature_tag(old_digest(old, repository))}", f"{repository}:{signature_tag(digest)}")
+    docker("push", f"{repository}:{signature_tag(digest)}")
+    refused(f"the signature is for {old_digest(old, repository)}, not for {digest}")
+
+    records = [r for r in history(stack) if r["to_ref"] == digest]
+    assert [(r["kind"], r["target"], r["result"]) for r in records] == [("service", "capture", "rejected")] * 3
+    assert all("scripts/publish --sign-key" in r["reason"] for r in records)  # the fix is named
+    # counted at every poll (the health file may lag the history by one poll)
+    stack.wait_for(lambda: counter(stack, "updater", "updates.unsigned") >= 3, 30, "three refusals counted")
+    assert only(stack, "capture")["Id"] == old["Id"]  # the service kept its image, never stopped
+    assert subprocess.run(["docker", "image", "inspect", f"{repository}@{digest}"], capture_output=True,
+                          check=False).returncode != 0  # and the release was never pulled
+
+    registry.signer.sign_image(repository, digest)  # signed now: the same tag, no new push
+    stack.wait_for(lambda: any(r["to_ref"] == digest and r["result"] == "updated" for r in history(stack)), 120,
+                   "the signed release applied")
+
+
+def old_digest(container, repository):
+    return next(d.partition("@")[2] for d in json.loads(docker("image", "inspect", "--format",
+                                                               "{{json .RepoDigests}}", container["Image"]))
+                if d.startswith(f"{repository}@"))
+
+
 def test_updater_updates_itself_and_exactly_one_updater_remains(channel_stack, registry):
     stack = channel_stack
     stack.up("updater")
@@ -277,7 +333,7 @@ def test_no_pull_without_free_disk(registry, stack_factory):
     for service in ("updater", "docker-api"):
         registry.push(registry.ref(service, TEST_CHANNEL), service, channel)
     stack = stack_factory({"SMARTCAM_REGISTRY": registry.prefix, "SMARTCAM_CHANNEL": channel, **FAST_POLLING,
-                           "SMARTCAM_MIN_FREE_DISK_MB": str(2**40)})
+                           "SMARTCAM_MIN_FREE_DISK_MB": str(2**40), **trusting(registry)})
     stack.up("updater")
     wait_polls(stack, 1)
     before = only(stack, "updater")
@@ -297,9 +353,10 @@ def test_no_pull_without_free_disk(registry, stack_factory):
     assert stack.logs("updater").count("not pulled: only") == 1
 
 
-def test_publish_pushes_every_image_under_the_channel_and_the_commit_tag(registry):
+def test_publish_pushes_every_image_under_the_channel_and_the_commit_tag_and_signs_it(registry):
     channel = f"itest-pub-{uuid.uuid4().hex[:6]}"
-    result = subprocess.run([str(REPO / "scripts/publish"), "--channel", channel, "--allow-dirty"],
+    result = subprocess.run([str(REPO / "scripts/publish"), "--channel", channel, "--allow-dirty",
+                             "--sign-key", str(registry.signer.key)],
                             env={**os.environ, "SMARTCAM_REGISTRY": registry.prefix}, capture_output=True,
                             text=True, timeout=900, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -313,6 +370,12 @@ def test_publish_pushes_every_image_under_the_channel_and_the_commit_tag(registr
         assert f"{registry.ref(service, channel)}@{digest}" in result.stdout
         env = json.loads(docker("image", "inspect", "--format", "{{json .Config.Env}}", registry.ref(service, channel)))
         assert f"SMARTCAM_VERSION={commit_tag}" in env, service
+        # signed as a device checks it: the signature image's labels, by the key the device trusts
+        signature_ref = registry.ref(service, signature_tag(digest))
+        docker("pull", signature_ref)
+        labels = json.loads(docker("image", "inspect", "--format", "{{json .Config.Labels}}", signature_ref))
+        docker("rmi", signature_ref)
+        check_image(labels, f"{registry.prefix}smartcam/{service}", digest, registry.signer.allowed_signers)
 
 
 

@@ -51,7 +51,9 @@ class LabRepo:
                             ("gpg.format", "ssh"), ("user.signingkey", str(key))):
             git(folder, "config", key_, value)
         public = Path(f"{key}.pub").read_text().split()
-        self.write("host/keys/allowed_signers", f'smartcam-lab namespaces="git" {public[0]} {public[1]}\n')
+        # The same key signs commits, images (scripts/sign-image) and model manifests, as in host/keys.
+        namespaces = "git,smartcam-image,smartcam-model"
+        self.write("host/keys/allowed_signers", f'smartcam-lab namespaces="{namespaces}" {public[0]} {public[1]}\n')
         self.write("host/keys/custom_cmds.pub", f"{public[0]} {public[1]} smartcam lab\n")
 
     def write(self, name: str, text: str) -> None:

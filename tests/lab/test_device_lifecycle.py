@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import subprocess
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.integration.harness import TEST_CHANNEL, build_images
+from tests.integration.harness import REPO, TEST_CHANNEL, build_images
 from tests.integration.registry import build_variant, docker
 from tests.lab.harness import LabDevice, LabServices
 from tests.lab.lab_repo import LabRepo, make_key
@@ -129,6 +130,14 @@ def jpeg_size(event: dict[str, Any]) -> tuple[int, int]:
     return Image.open(io.BytesIO(base64.b64decode(event["image"]["data"]))).size
 
 
+def sign_pushed(key: Path, ref: str, push_output: str) -> str:
+    """Sign the image `docker push` just reported (the device refuses unsigned images); its digest."""
+    digest = next(word for word in push_output.split() if word.startswith("sha256:"))
+    subprocess.run([str(REPO / "scripts/sign-image"), str(key), f"{ref.rpartition(':')[0]}@{digest}"], check=True,
+                   capture_output=True, timeout=300)
+    return digest
+
+
 def event_time(event: dict[str, Any]) -> float:
     return datetime.fromisoformat(event["captured_at"].replace("Z", "+00:00")).timestamp()
 
@@ -138,11 +147,11 @@ def lab(lab_services: LabServices, lab_device: LabDevice, tmp_path_factory: pyte
     """Images published to the lab registry, this repository on the lab git server, the device provisioned."""
     build_images()
     prefix = lab_services.registry_push_prefix
+    key = make_key(tmp_path_factory.mktemp("lab-keys"), "lab-publisher")  # signs commits and images
     for service in SERVICES:
         ref = f"{prefix}smartcam/{service}:{CHANNEL}"
         docker("tag", f"smartcam/{service}:{TEST_CHANNEL}", ref)
-        docker("push", ref)
-    key = make_key(tmp_path_factory.mktemp("lab-keys"), "lab-publisher")
+        sign_pushed(key, ref, docker("push", ref))
     lab_services.create_git_repo()
     repo = LabRepo(tmp_path_factory.mktemp("lab-repo"), key, lab_services.git_url_from_host())
     repo.write("host/channel.env", LAB_CHANNEL_ENV)
@@ -182,7 +191,7 @@ def test_2_a_new_infer_image_on_the_channel_runs_on_the_device(lab: Lab):
     ref = f"{lab.services.registry_push_prefix}smartcam/infer:{CHANNEL}"
     docker("tag", new_image, ref)
     output = docker("push", ref)
-    digest = next(word for word in output.split() if word.startswith("sha256:"))
+    digest = sign_pushed(lab.repo.key, ref, output)
     pushed_at = time.time()
     beat = lab.wait("the heartbeat to report the new infer digest",
                     lambda: lab.heartbeat_where(lambda b: digest in json.dumps(b["versions"].get("infer", {}))), 600)

@@ -24,6 +24,10 @@ class ComposeSettings(BaseSettings):
     config_dir: str = Field("./config",
                              description="Host folder mounted at `/etc/smartcam` in the uploader (`/etc/smartcam` "
                                          "on a device).")
+    host_release_signers: str = Field("./host/keys/allowed_signers",
+                                      description="Host file mounted read-only in the updater as its "
+                                                  "`SMARTCAM_RELEASE_SIGNERS`: the keys that may sign images and "
+                                                  "model manifests (postinstall: `/etc/smartcam/allowed_signers`).")
     docker_socket: Path = Field(Path("/var/run/docker.sock"),
                                 description="Host Docker socket mounted into `docker-api` (the only container that "
                                             "sees it).")

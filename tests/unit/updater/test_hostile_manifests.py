@@ -23,6 +23,7 @@ from smartcam.updater.models import http
 from smartcam.updater.models.store import ModelStore
 from smartcam.updater.models.updater import ModelUpdater
 from smartcam.updater.settings import UpdaterSettings
+from tests.signing import Signer
 
 ROOT = Path(__file__).resolve().parents[3]
 BLAZEFACE = json.loads((ROOT / "services/infer/models/blazeface-short-range/manifest.json").read_text())
@@ -43,7 +44,8 @@ def make_updater(server: HostileServer, device: tuple, counters: Counters | None
     models, infer_state, history = device
     url = f"{server.url}/{{channel}}/manifest.json"
     settings = UpdaterSettings(**{"channel": "devrelease", "model_manifest_url": url, "models_dir": models,
-                                  "infer_state_dir": infer_state, "model_min_free_mb": 0, **overrides})
+                                  "infer_state_dir": infer_state, "model_min_free_mb": 0,
+                                  "release_signers": server.signer.allowed_signers, **overrides})
     return ModelUpdater(settings, history, LOGGER, counters or Counters(), heartbeat=heartbeat)
 
 
@@ -54,7 +56,8 @@ def model_dirs(models: Path) -> list[str]:
 class HostileServer:
     """Loopback HTTP server whose routes write their answer themselves; counts what each route sent."""
 
-    def __init__(self) -> None:
+    def __init__(self, signer: Signer) -> None:
+        self.signer = signer
         self.routes: dict[str, Callable[[BaseHTTPRequestHandler], None]] = {}
         self.sent: dict[str, int] = {}
         self.paths: list[str] = []
@@ -93,6 +96,11 @@ class HostileServer:
             handler.wfile.write(body)
         self.routes[path] = answer
 
+    def signed(self, path: str, body: bytes) -> None:
+        """Serve `body` with the publisher's signature beside it (`<path>.sig`), as a good publication has."""
+        self.document(path, body)
+        self.document(f"{path}.sig", self.signer.sign(body))
+
     def endless(self, path: str, limit_bytes: int) -> None:
         """A body announced as 1 GB and streamed until the client leaves (or `limit_bytes`, to bound a failing test)."""
         def answer(handler: BaseHTTPRequestHandler) -> None:
@@ -129,8 +137,8 @@ class HostileServer:
 
 
 @pytest.fixture
-def hostile():
-    served = HostileServer()
+def hostile(release_signer):
+    served = HostileServer(release_signer)
     yield served
     served.close()
 
@@ -195,7 +203,7 @@ def test_corrected_manifest_is_taken_at_once(hostile, device):
     hostile.document("/devrelease/manifest.json", json.dumps(good_manifest(model_file="a\x00b")).encode())
     hostile.document("/devrelease/model.tflite", TINY_SSD_FILE)
     make_updater(hostile, device).step()
-    hostile.document("/devrelease/manifest.json", json.dumps(good_manifest()).encode())
+    hostile.signed("/devrelease/manifest.json", json.dumps(good_manifest()).encode())
     make_updater(hostile, device).step()
     assert [r.result for r in history.records()] == ["rejected"]
     assert ModelStore(models).candidate().sha256 == good_manifest()["sha256"]
@@ -235,7 +243,7 @@ def test_dripped_model_ends_at_the_deadline_is_recorded_failed_and_health_keeps_
         hostile, device, monkeypatch):
     models, _, history = device
     monkeypatch.setattr(http, "HEARTBEAT_EVERY_S", 0.2)
-    hostile.document("/devrelease/manifest.json", json.dumps(good_manifest()).encode())
+    hostile.signed("/devrelease/manifest.json", json.dumps(good_manifest()).encode())
     hostile.drip("/devrelease/model.tflite", TINY_SSD_FILE, max_bytes=8)
     heartbeats: list[float] = []
     updater = make_updater(hostile, device, heartbeat=lambda: heartbeats.append(time.monotonic()),
@@ -282,7 +290,7 @@ def test_a_failing_model_step_never_stops_image_updates(caplog):
 def test_infer_state_from_a_newer_infer_is_reported_with_the_fix(hostile, device, caplog):
     _, infer_state, history = device
     (infer_state / "model-state.json").write_text(json.dumps({"version": 2, "active": None, "verdicts": []}))
-    hostile.document("/devrelease/manifest.json", json.dumps(good_manifest()).encode())
+    hostile.signed("/devrelease/manifest.json", json.dumps(good_manifest()).encode())
     counters = Counters()
     with caplog.at_level(logging.ERROR):
         make_updater(hostile, device, counters).step()
@@ -295,8 +303,47 @@ def test_infer_state_from_a_newer_infer_is_reported_with_the_fix(hostile, device
 def test_damaged_infer_state_does_not_raise(hostile, device):
     _, infer_state, history = device
     (infer_state / "model-state.json").write_text(json.dumps({"active": {"sha256": "x"}, "verdicts": [{}]}))
-    hostile.document("/devrelease/manifest.json", json.dumps(good_manifest()).encode())
+    hostile.signed("/devrelease/manifest.json", json.dumps(good_manifest()).encode())
     counters = Counters()
     make_updater(hostile, device, counters).step()
     assert counters.get("models.problems.no_infer_state") == 1
     assert history.records() == []
+
+
+def test_huge_manifest_signature_is_not_read_beyond_the_cap(hostile, device):
+    _, _, history = device
+    hostile.document("/devrelease/manifest.json", json.dumps(good_manifest()).encode())
+    hostile.endless("/devrelease/manifest.json.sig", limit_bytes=256 * 2**20)
+    counters = Counters()
+    make_updater(hostile, device, counters).step()
+    [record] = history.records()
+    assert record.result == "rejected"
+    assert "not an SSH signature" in record.reason
+    assert counters.get("models.problems.manifest_unsigned") == 1
+    assert "/devrelease/model.tflite" not in hostile.paths
+    wait_until(lambda: "/devrelease/manifest.json.sig" in hostile.done)
+    assert hostile.sent["/devrelease/manifest.json.sig"] < 32 * 2**20
+
+
+def test_a_manifest_replaced_while_its_signature_is_checked_is_checked_again_not_rejected(hostile, device):
+    models, _, history = device
+    old, new = json.dumps(good_manifest(name="tiny-ssd-old")).encode(), json.dumps(good_manifest()).encode()
+    new_signature = hostile.signer.sign(new)
+    hostile.document("/devrelease/manifest.json", old)
+    hostile.document("/devrelease/model.tflite", TINY_SSD_FILE)
+
+    def publisher_uploads_signature_then_manifest(handler: BaseHTTPRequestHandler) -> None:
+        """The old manifest was just fetched; the new signature and then the new manifest arrive now."""
+        hostile.document("/devrelease/manifest.json.sig", new_signature)
+        hostile.document("/devrelease/manifest.json", new)
+        hostile.routes["/devrelease/manifest.json.sig"](handler)
+
+    hostile.routes["/devrelease/manifest.json.sig"] = publisher_uploads_signature_then_manifest
+    counters = Counters()
+    make_updater(hostile, device, counters).step()
+    assert history.records() == []  # not a rejection: the publication was changing
+    assert counters.get("models.problems.manifest_changed") == 1
+    assert ModelStore(models).candidate() is None
+
+    make_updater(hostile, device, counters).step()  # the next poll finds the new publication whole
+    assert ModelStore(models).candidate().sha256 == good_manifest()["sha256"]

@@ -23,6 +23,7 @@ from smartcam.updater.models.store import ModelStore
 from smartcam.updater.models.updater import ModelUpdater
 from smartcam.updater.settings import UpdaterSettings
 from smartcam.uploader.host_files import read_host_facts
+from tests.signing import Signer
 from tests.unit.updater.test_hostile_manifests import TINY_SSD_FILE, HostileServer, good_manifest, model_dirs
 
 LOGGER = logging.getLogger("test.origins")
@@ -31,16 +32,16 @@ MANIFEST = "/devrelease/manifest.json"
 
 
 @pytest.fixture
-def publisher() -> Iterator[HostileServer]:
-    served = HostileServer()
+def publisher(release_signer: Signer) -> Iterator[HostileServer]:
+    served = HostileServer(release_signer)
     yield served
     served.close()
 
 
 @pytest.fixture
-def internal() -> Iterator[HostileServer]:
+def internal(release_signer: Signer) -> Iterator[HostileServer]:
     """Another origin, answering like the Docker API proxy would."""
-    served = HostileServer()
+    served = HostileServer(release_signer)
     served.document("/containers/json", SECRET)
     served.document("/model.tflite", TINY_SSD_FILE)
     yield served
@@ -61,12 +62,13 @@ def updater(publisher: HostileServer, device: tuple, counters: Counters, **overr
     settings = UpdaterSettings(**{"channel": "devrelease", "model_manifest_url": f"{publisher.url}{MANIFEST}",
                                   "models_dir": models, "infer_state_dir": infer_state, "model_min_free_mb": 0,
                                   # bounds a failing test that does try to reach 169.254.169.254
-                                  "model_download_timeout_s": 3.0, **overrides})
+                                  "model_download_timeout_s": 3.0,
+                                  "release_signers": publisher.signer.allowed_signers, **overrides})
     return ModelUpdater(settings, history, LOGGER, counters)
 
 
 def publish(publisher: HostileServer, url: str) -> None:
-    publisher.document(MANIFEST, json.dumps(good_manifest(url=url)).encode())
+    publisher.signed(MANIFEST, json.dumps(good_manifest(url=url)).encode())
 
 
 def heartbeat_view(state_dir: Path) -> str:
@@ -125,7 +127,7 @@ def test_model_url_outside_the_allowed_origins_is_refused_and_never_requested(pu
     updater(publisher, device, counters).step()  # polled again (a restart): the rejection is remembered
     assert_refused_unrequested(device, internal, counters, f"model file {url} is refused",
                                f"the manifest's origin {publisher.url}", "SMARTCAM_MODEL_DOWNLOAD_ORIGINS", hint)
-    assert publisher.paths == [MANIFEST, MANIFEST]
+    assert publisher.paths == [MANIFEST, f"{MANIFEST}.sig"] * 2
 
 
 @pytest.mark.parametrize("target", ["internal", "http://docker-api:2375/containers/json",
@@ -140,7 +142,7 @@ def test_redirect_to_another_origin_is_refused_at_that_hop(publisher, internal, 
     assert_refused_unrequested(device, internal, counters,
                                f"model file {publisher.url}/mirror/model.tflite redirects to {location}, "
                                "which is refused", "SMARTCAM_MODEL_DOWNLOAD_ORIGINS")
-    assert publisher.paths == [MANIFEST, "/devrelease/model.tflite", "/mirror/model.tflite"]
+    assert publisher.paths == [MANIFEST, f"{MANIFEST}.sig", "/devrelease/model.tflite", "/mirror/model.tflite"]
 
 
 @pytest.mark.parametrize("via_redirect", [False, True], ids=["absolute-url", "redirect"])

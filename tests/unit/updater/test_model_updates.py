@@ -22,6 +22,7 @@ from smartcam.updater.models import ModelUpdater
 from smartcam.updater.models.store import ModelStore
 from smartcam.updater.settings import UpdaterSettings
 from smartcam.updater.state import Pending
+from tests.signing import Signer
 
 ROOT = Path(__file__).resolve().parents[3]
 BLAZEFACE_DIR = ROOT / "services/infer/models/blazeface-short-range"
@@ -34,8 +35,9 @@ LOGGER = logging.getLogger("test.models")
 class ModelServer:
     """Serves a directory over HTTP on loopback and remembers every requested path."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, signer: Signer) -> None:
         self.root = root
+        self.signer = signer
         self.paths: list[str] = []
         server = self
 
@@ -51,8 +53,10 @@ class ModelServer:
         self.url = f"http://127.0.0.1:{self._httpd.server_port}"
         threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
-    def publish(self, channel: str, source: Path, served_bytes: bytes | None = None, **changes) -> dict:
-        """Publish `source` for `channel`; the manifest describes the real file, `served_bytes` replaces it."""
+    def publish(self, channel: str, source: Path, served_bytes: bytes | None = None, *, sign: bool = True,
+                **changes) -> dict:
+        """Publish `source` for `channel`; the manifest describes the real file, `served_bytes` replaces it.
+        The manifest is signed by the publisher's key (`manifest.json.sig`) unless `sign` is False."""
         manifest = json.loads((source / "manifest.json").read_text())
         data = (source / manifest["model_file"]).read_bytes()
         manifest.update({"sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data), "url": "model.tflite",
@@ -61,6 +65,9 @@ class ModelServer:
         folder.mkdir(exist_ok=True)
         (folder / "model.tflite").write_bytes(data if served_bytes is None else served_bytes)
         (folder / "manifest.json").write_text(json.dumps(manifest))
+        (folder / "manifest.json.sig").unlink(missing_ok=True)
+        if sign:
+            self.signer.sign_file(folder / "manifest.json")
         return manifest
 
     def close(self) -> None:
@@ -69,10 +76,10 @@ class ModelServer:
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(tmp_path, release_signer):
     root = tmp_path / "www"
     root.mkdir()
-    served = ModelServer(root)
+    served = ModelServer(root, release_signer)
     yield served
     served.close()
 
@@ -80,7 +87,8 @@ def server(tmp_path):
 def make_updater(server, device, counters=None, **overrides) -> ModelUpdater:
     models, infer_state, history = device
     values = {"channel": "devrelease", "model_manifest_url": f"{server.url}/{{channel}}/manifest.json",
-              "models_dir": models, "infer_state_dir": infer_state, "model_min_free_mb": 0}
+              "models_dir": models, "infer_state_dir": infer_state, "model_min_free_mb": 0,
+              "release_signers": server.signer.allowed_signers}
     settings = UpdaterSettings(**{**values, **overrides})
     return ModelUpdater(settings, history, LOGGER, counters or Counters())
 
@@ -154,7 +162,7 @@ def test_unchanged_sha256_downloads_nothing(server, device):
     models, _, history = device
     server.publish("devrelease", BLAZEFACE_DIR)
     make_updater(server, device).step()
-    assert server.paths == ["/devrelease/manifest.json"]
+    assert server.paths == ["/devrelease/manifest.json", "/devrelease/manifest.json.sig"]
     assert ModelStore(models).candidate() is None
     assert history.records() == []
 
@@ -300,7 +308,8 @@ def test_outside_the_update_window_a_new_model_waits_reported_as_pending(server,
     published = server.publish("devrelease", TINY_SSD_DIR)
     settings = UpdaterSettings(channel="devrelease", model_manifest_url=f"{server.url}/{{channel}}/manifest.json",
                                models_dir=models, infer_state_dir=infer_state, model_min_free_mb=0,
-                               update_window="0 2 * * *", update_window_length_s=3600, model_poll_interval_s=1)
+                               update_window="0 2 * * *", update_window_length_s=3600, model_poll_interval_s=1,
+                               release_signers=server.signer.allowed_signers)
     pending = Pending()
     now = [datetime(2026, 1, 1, 12, 0, tzinfo=UTC).timestamp()]
     updater = ModelUpdater(settings, history, LOGGER, Counters(), pending=pending, clock=lambda: now[0])
@@ -319,3 +328,49 @@ def test_outside_the_update_window_a_new_model_waits_reported_as_pending(server,
     assert candidate is not None
     assert candidate.sha256 == published["sha256"]
     assert pending.items() == []
+
+
+def refused_manifest(server, device, counters=None):
+    """One poll; the manifest is refused for its signature: nothing downloaded, one rejected record (its reason)."""
+    models, _, history = device
+    make_updater(server, device, counters).step()
+    assert "/devrelease/model.tflite" not in server.paths
+    assert ModelStore(models).candidate() is None
+    [record] = history.records()
+    assert (record.kind, record.target, record.result) == ("model", "manifest", "rejected")
+    assert "ssh-keygen -Y sign" in record.reason  # names the fix
+    return record.reason
+
+
+def test_unsigned_manifest_is_refused_before_download_and_taken_once_signed(server, device):
+    server.publish("devrelease", TINY_SSD_DIR, sign=False)
+    counters = Counters()
+    assert "no signature at" in refused_manifest(server, device, counters)
+    assert counters.get("models.problems.manifest_unsigned") == 1
+
+    server.signer.sign_file(server.root / "devrelease" / "manifest.json")  # the publisher adds the signature
+    make_updater(server, device).step()
+    assert ModelStore(device[0]).candidate() is not None  # at the next poll: same manifest, now signed
+
+
+def test_manifest_signed_by_an_untrusted_key_is_refused(server, device, stranger_signer):
+    server.publish("devrelease", TINY_SSD_DIR, sign=False)
+    stranger_signer.sign_file(server.root / "devrelease" / "manifest.json")
+    assert "not signed by a key" in refused_manifest(server, device)
+
+
+def test_signature_of_another_manifest_is_refused(server, device):
+    folder = server.root / "devrelease"
+    server.publish("devrelease", TINY_SSD_DIR)
+    old_signature = (folder / "manifest.json.sig").read_bytes()
+    server.publish("devrelease", TINY_SSD_DIR, sign=False, thresholds={"score": 0.1})  # changed after signing
+    (folder / "manifest.json.sig").write_bytes(old_signature)
+    assert "does not match" in refused_manifest(server, device)
+
+
+def test_manifest_signature_in_the_image_namespace_is_refused(server, device):
+    """An image signature cannot be replayed as a manifest signature."""
+    folder = server.root / "devrelease"
+    server.publish("devrelease", TINY_SSD_DIR, sign=False)
+    server.signer.sign_file(folder / "manifest.json", namespace="smartcam-image")
+    refused_manifest(server, device)

@@ -8,6 +8,7 @@ import pytest
 from smartcam.updater import plan
 from smartcam.updater.plan import (
     Attempt,
+    CheckSignature,
     Current,
     Fail,
     Finish,
@@ -16,6 +17,7 @@ from smartcam.updater.plan import (
     HoldForWindow,
     Prune,
     Pull,
+    RefuseUnsigned,
     RegistryError,
     Reject,
     RemoveOld,
@@ -49,7 +51,15 @@ def situation(offered=None, running=None, bad=None, free_mib=10_000, attempts=No
         attempts=attempts or {})
 
 
+SIGNED = Verdict(True, "signed")
+
+
 def update(service):
+    """The first step of an update: the image's signature, before anything is pulled."""
+    return [CheckSignature(service, NEW)]
+
+
+def after_signature(service):
     return [Pull(service, NEW), SetAside(service, NEW, stop=True), StartNew(service, NEW), WaitHealthy(service, NEW)]
 
 
@@ -68,7 +78,7 @@ ROUND_STARTS = [
      [HoldForDisk("infer", NEW, 400 * MiB, 399 * MiB)]),
     ("exactly enough free disk", situation({"infer": NEW}, free_mib=400), update("infer")),
     ("services in their order, the updater last", situation({"updater": NEW, "capture": NEW, "infer": NEW}),
-     [*update("infer"), *update("capture"), Pull("updater", NEW), SelfTest("updater", NEW)]),
+     [*update("infer"), *update("capture"), *update("updater")]),
     ("a configured service missing", situation({"infer": NEW}, running={"infer": Current("infer", "sha256:o", 0)}),
      [*update("infer"), Skip("uploader", "not_running", "no running uploader container of this project to update"),
       Skip("capture", "not_running", "no running capture container of this project to update"),
@@ -106,7 +116,7 @@ WINDOW = [
     ("window open: the update starts", replace(situation({"infer": NEW}), window_open=True, window_opens_at=None),
      update("infer")),
     ("window closes mid-update: the update runs to its end",
-     closed(situation({"infer": NEW}, attempts={"infer": Attempt(NEW, pulled=True)})),
+     closed(situation({"infer": NEW}, attempts={"infer": Attempt(NEW, signature=SIGNED, pulled=True)})),
      [SetAside("infer", NEW, stop=True), StartNew("infer", NEW), WaitHealthy("infer", NEW)]),
 ]
 
@@ -122,15 +132,24 @@ def test_round_start(case, facts, steps):
 
 
 def progress(service, **facts):
-    """`service` offered NEW, with this round's attempt at it so far."""
-    return situation({service: NEW}, attempts={service: Attempt(NEW, **facts)})
+    """`service` offered NEW, with this round's attempt at it so far (its signature checked and good)."""
+    return situation({service: NEW}, attempts={service: Attempt(NEW, **{"signature": SIGNED, **facts})})
 
 
 SWAPPED = {"pulled": True, "set_aside": True, "started": True}
 UNHEALTHY = Verdict(False, "healthcheck failed: probe said no")
 HEALTHY = Verdict(True, "healthcheck passed")
 
+UNSIGNED = Verdict(False, "no signature r:sha256-new.sig in the registry (unsigned release)")
+
 CONTINUATIONS = [
+    ("signature good: pulled and swapped", progress("infer"), after_signature("infer")),
+    ("signature good, updater: pulled and self-tested", progress("updater"),
+     [Pull("updater", NEW), SelfTest("updater", NEW)]),
+    ("unsigned: refused before anything is pulled", progress("infer", signature=UNSIGNED),
+     [RefuseUnsigned("infer", NEW, UNSIGNED.reason)]),
+    ("unsigned updater: refused the same way", progress("updater", signature=UNSIGNED),
+     [RefuseUnsigned("updater", NEW, UNSIGNED.reason)]),
     ("pulled", progress("infer", pulled=True),
      [SetAside("infer", NEW, stop=True), StartNew("infer", NEW), WaitHealthy("infer", NEW)]),
     ("started", progress("infer", **SWAPPED), [WaitHealthy("infer", NEW)]),
@@ -196,16 +215,24 @@ def test_free_disk_is_not_checked_again_once_pulled():
 def test_a_pull_that_raises_is_a_pull_failure_anything_else_interrupts_the_update():
     assert plan.failure(Pull("infer", NEW), "404") == ("pull", "pull failed: 404")
     assert plan.failure(Prune("infer", NEW), "500") == ("docker", "update interrupted: 500")
+    assert plan.failure(CheckSignature("infer", NEW), "timeout") == (
+        "pull", "cannot fetch the image's signature: timeout")
+
+
+def test_a_refusal_names_the_problem_and_the_fix():
+    reason = RefuseUnsigned("infer", NEW, UNSIGNED.reason).reason
+    assert reason.startswith(f"not applied: {UNSIGNED.reason}; ")
+    assert "scripts/publish --sign-key" in reason
 
 
 # The engine executes the first step, feeds back what it found out, and plans again.
 OUTCOMES = {
-    Pull: {"pulled": True}, SelfTest: {"self_test": HEALTHY}, SetAside: {"set_aside": True},
-    StartNew: {"started": True}, RemoveOld: {"old_removed": True}, Rollback: {"rolled_back": True},
-    Prune: {"pruned": 1}, Finish: {"recorded": True}}
+    CheckSignature: {"signature": SIGNED}, Pull: {"pulled": True}, SelfTest: {"self_test": HEALTHY},
+    SetAside: {"set_aside": True}, StartNew: {"started": True}, RemoveOld: {"old_removed": True},
+    Rollback: {"rolled_back": True}, Prune: {"pruned": 1}, Finish: {"recorded": True}}
 
 
-def walk(service, health):
+def walk(service, health, signature=SIGNED):
     facts, done = situation({service: NEW}), []
     for _ in range(plan_limit := 20):
         steps = plan.next_steps(service, facts)
@@ -217,6 +244,7 @@ def walk(service, health):
             break
         attempt = facts.attempts.get(service, Attempt(NEW))
         found = {"health": health, "healthy_after_s": 3.0} if isinstance(step, WaitHealthy) else OUTCOMES[type(step)]
+        found = {"signature": signature} if isinstance(step, CheckSignature) else found
         facts = replace(facts, attempts={service: replace(attempt, **found)})
     assert len(done) < plan_limit
     return done
@@ -229,4 +257,9 @@ def walk(service, health):
     ("updater", UNHEALTHY, ["Pull", "SelfTest", "SetAside", "StartNew", "WaitHealthy", "Rollback", "Reject"]),
 ])
 def test_step_by_step_an_update_runs_to_its_end(service, health, steps):
-    assert walk(service, health) == steps
+    assert walk(service, health) == ["CheckSignature", *steps]
+
+
+@pytest.mark.parametrize("service", ["capture", "updater"])
+def test_step_by_step_an_unsigned_release_is_refused_before_the_pull(service):
+    assert walk(service, HEALTHY, signature=UNSIGNED) == ["CheckSignature", "RefuseUnsigned"]

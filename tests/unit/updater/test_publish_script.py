@@ -1,4 +1,5 @@
-"""scripts/publish: shellcheck-clean, and refuses a registry prefix it would publish wrongly (before building)."""
+"""scripts/publish: shellcheck-clean, and refuses a registry prefix it would publish wrongly or a missing signing key
+(before building)."""
 
 import os
 import subprocess
@@ -14,7 +15,7 @@ def test_publish_is_shellcheck_clean():
 
 
 def run(registry, *args):
-    env = {k: v for k, v in os.environ.items() if k != "SMARTCAM_REGISTRY"}
+    env = {k: v for k, v in os.environ.items() if k not in {"SMARTCAM_REGISTRY", "SMARTCAM_SIGN_KEY"}}
     if registry is not None:
         env["SMARTCAM_REGISTRY"] = registry
     return subprocess.run([str(PUBLISH), *args], env=env, capture_output=True, text=True, check=False, timeout=60)
@@ -28,6 +29,29 @@ def test_publish_needs_a_registry_prefix_ending_in_a_slash():
 
 
 def test_publish_refuses_a_channel_that_is_not_a_tag():
-    result = run("127.0.0.1:1/", "--channel", "Feature/X", "--allow-dirty")
+    result = run("127.0.0.1:1/", "--channel", "Feature/X", "--allow-dirty", "--unsigned")
     assert result.returncode == 1
     assert "not a channel name" in result.stderr
+
+
+def test_publish_refuses_to_publish_unsigned_unless_told(tmp_path):
+    result = run("127.0.0.1:1/", "--channel", "devrelease", "--allow-dirty")
+    assert result.returncode == 1
+    assert "give the signing key: --sign-key KEY" in result.stderr
+    result = run("127.0.0.1:1/", "--sign-key", str(tmp_path / "absent"), "--allow-dirty")
+    assert result.returncode == 1
+    assert f"no signing key at {tmp_path / 'absent'}" in result.stderr
+    key = tmp_path / "key"
+    key.write_text("x")
+    result = run("127.0.0.1:1/", "--sign-key", str(key), "--unsigned")
+    assert result.returncode == 1
+    assert "choose one" in result.stderr
+
+
+def test_sign_image_refuses_a_reference_without_a_digest(tmp_path):
+    key = tmp_path / "key"
+    key.write_text("x")
+    result = subprocess.run([str(REPO / "scripts/sign-image"), str(key), "127.0.0.1:1/smartcam/infer:master"],
+                            capture_output=True, text=True, check=False, timeout=60)
+    assert result.returncode == 1
+    assert "is not REPOSITORY@sha256:<64 hex>" in result.stderr

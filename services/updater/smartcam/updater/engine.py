@@ -26,6 +26,7 @@ from smartcam.updater import plan
 from smartcam.updater.containers import PREVIOUS_SUFFIX, name_of
 from smartcam.updater.docker_calls import DOCKER_ERRORS, DockerCalls
 from smartcam.updater.executors import Executors, Work
+from smartcam.updater.image_signatures import ImageSignatures
 from smartcam.updater.images import repo_digest, split_ref
 from smartcam.updater.plan import UPDATER, Attempt, Current, Offer, RegistryError, Situation
 from smartcam.updater.replace import Replacer, Running
@@ -52,8 +53,9 @@ class Engine:
         self._problems = OncePerKind(logger, counters, "updates.problem")
         self._bad = BadDigests(settings.updater_dir / "bad-digests.json")
         replacer = Replacer(calls, logger, settings.health_timeout_s, heartbeat)
-        self._executors = Executors(calls, replacer, bad=self._bad, history=history, counters=counters,
-                                    problems=self._problems, logger=logger, heartbeat=heartbeat)
+        signatures = ImageSignatures(calls, settings.release_signers, heartbeat, logger)
+        self._executors = Executors(calls, replacer, signatures=signatures, bad=self._bad, history=history,
+                                    counters=counters, problems=self._problems, logger=logger, heartbeat=heartbeat)
         self._started = time.monotonic()
         self._registry_failures = 0
         self.me = self._own_container()

@@ -18,6 +18,7 @@ from smartcam.common.history import UpdateHistory, UpdateKind, UpdateRecord, Upd
 from smartcam.common.logs import OncePerKind
 from smartcam.updater import plan
 from smartcam.updater.docker_calls import DOCKER_ERRORS, DockerCalls
+from smartcam.updater.image_signatures import ImageSignatures
 from smartcam.updater.plan import UPDATER, Attempt
 from smartcam.updater.replace import Replacer, Running
 
@@ -38,10 +39,11 @@ class Work:
 class Executors:
     """One method per kind of step; `execute` picks it."""
 
-    def __init__(self, calls: DockerCalls, replacer: Replacer, *, bad: BadDigests, history: UpdateHistory,
-                 counters: Counters, problems: OncePerKind, logger: logging.Logger,
+    def __init__(self, calls: DockerCalls, replacer: Replacer, *, signatures: ImageSignatures, bad: BadDigests,
+                 history: UpdateHistory, counters: Counters, problems: OncePerKind, logger: logging.Logger,
                  heartbeat: Callable[[], None]) -> None:
         self._calls = calls
+        self._signatures = signatures
         self._replacer = replacer
         self._bad = bad
         self._history = history
@@ -50,6 +52,7 @@ class Executors:
         self._logger = logger
         self._heartbeat = heartbeat
         self._recorded_failures: set[tuple[str, str, str]] = set()
+        self._recorded_refusals: set[tuple[str, str, str]] = set()
 
     def report(self, step: plan.Step, current: Running | None) -> None:
         if isinstance(step, plan.HoldForDisk) and current is not None:
@@ -67,11 +70,28 @@ class Executors:
     def execute(self, step: plan.Step, current: Running, attempt: Attempt, work: Work) -> Attempt:
         """Perform one step; what it found out."""
         executors: dict[type[plan.Step], Callable[[Any, Running, Attempt, Work], Attempt]] = {
+            plan.CheckSignature: self._check_signature, plan.RefuseUnsigned: self._refuse_unsigned,
             plan.Pull: self._pull, plan.SelfTest: self._self_test, plan.SetAside: self._set_aside,
             plan.StartNew: self._start_new, plan.WaitHealthy: self._wait_healthy, plan.RemoveOld: self._remove_old,
             plan.Rollback: self._rollback, plan.Prune: self._prune, plan.Finish: self._finish,
             plan.HandOver: self._hand_over, plan.Reject: self._reject, plan.Fail: self._fail_step}
         return executors[type(step)](step, current, attempt, work)
+
+    def _check_signature(self, step: plan.CheckSignature, current: Running, attempt: Attempt,
+                         work: Work) -> Attempt:
+        return replace(attempt, signature=self._signatures.check(current.repository, step.digest))
+
+    def _refuse_unsigned(self, step: plan.RefuseUnsigned, current: Running, attempt: Attempt,
+                         work: Work) -> Attempt:
+        """Count every refusal; record it once per (service, digest, problem): the same unsigned tag is
+        seen at every poll, and a different problem with it (another key, another digest) is news."""
+        self._counters.inc("updates.unsigned")
+        if (current.service, step.digest, step.problem) not in self._recorded_refusals:
+            self._recorded_refusals.add((current.service, step.digest, step.problem))
+            self._record(current, step.digest, "rejected", step.reason)
+        self._problems.report(f"signature:{step.digest}", f"{current.ref}: {step.digest} {step.reason}",
+                              level=logging.ERROR)
+        return attempt
 
     def _pull(self, step: plan.Pull, current: Running, attempt: Attempt, work: Work) -> Attempt:
         self._logger.info("updating %s: %s -> %s", current.service, current.digest or "local build", step.digest)

@@ -11,6 +11,7 @@ image before handing over to it.
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 import time
 from typing import Protocol
@@ -124,11 +125,15 @@ def body(ctx: ServiceContext[UpdaterSettings]) -> None:
 
 
 def self_test() -> int:
-    """Can this image run the updater? Settings load, every module imports."""
+    """Can this image run the updater? Settings load, every module imports, and ssh-keygen is there
+    (without it every later release would be refused as unverifiable)."""
     try:
         load_settings(UpdaterSettings)
     except SettingsError as error:
         print(f"self-test failed: {error}")
+        return 1
+    if shutil.which("ssh-keygen") is None:
+        print("self-test failed: ssh-keygen is missing (install openssh-client); release signatures cannot be checked")
         return 1
     import smartcam.updater.engine  # noqa: PLC0415  (imports the whole image update path)
     import smartcam.updater.models  # noqa: F401, PLC0415  (and the model update path)

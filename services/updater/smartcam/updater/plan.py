@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
+from smartcam.updater.signatures import SIGN_HINT
+
 UPDATER = "updater"  # updates itself after every other service, once its successor passed a self-test
 
 SkipCause = Literal["not_running", "registry", "bad_digest"]
@@ -53,6 +55,7 @@ class Attempt:
     """What executing this round's steps for one service found out so far."""
 
     digest: str
+    signature: Verdict | None = None  # whether a trusted key signed this digest (checked before pulling)
     pulled: bool = False
     self_test: Verdict | None = None  # the updater only
     set_aside: bool = False  # the old container renamed to `<name>.previous` (and stopped, for services)
@@ -125,6 +128,27 @@ class HoldForWindow(Step):
     @property
     def reason(self) -> str:
         return "waiting for the update window (SMARTCAM_UPDATE_WINDOW)"
+
+
+@dataclass(frozen=True)
+class CheckSignature(Step):
+    """Fetch the publisher's signature of `digest` from the registry and verify it, before anything is pulled."""
+
+    digest: str
+
+
+@dataclass(frozen=True)
+class RefuseUnsigned(Step):
+    """Not applied: `digest` has no valid signature by a key this device trusts. Checked again at every
+    poll (one registry request), so signing the same digest later is enough; recorded once."""
+
+    ends_turn: ClassVar[bool] = True
+    digest: str
+    problem: str
+
+    @property
+    def reason(self) -> str:
+        return f"not applied: {self.problem}; {SIGN_HINT}"
 
 
 @dataclass(frozen=True)
@@ -268,6 +292,8 @@ def _ending(service: str, attempt: Attempt) -> list[Step]:
     """The step that records how the attempt ended, once that is known."""
     if attempt.failure is not None:
         return [Fail(service, attempt.digest, *attempt.failure)]
+    if attempt.signature is not None and not attempt.signature.healthy:
+        return [RefuseUnsigned(service, attempt.digest, attempt.signature.reason)]
     if attempt.rolled_back:
         return [_reject(service, attempt)]
     if attempt.pruned is None:
@@ -294,6 +320,8 @@ def _after_verdict(service: str, attempt: Attempt) -> list[Step]:
 def _forward(service: str, attempt: Attempt) -> list[Step]:
     """The expected path, up to the first step whose outcome decides what follows."""
     digest = attempt.digest
+    if attempt.signature is None:
+        return [CheckSignature(service, digest)]
     steps: list[Step] = []
     if not attempt.pulled:
         steps.append(Pull(service, digest))
@@ -310,6 +338,8 @@ def failure(step: Step, error: str) -> tuple[FailCause, str]:
     """How a step that raised is recorded (a failed health gate is a verdict, not a failure)."""
     if isinstance(step, Pull):
         return "pull", f"pull failed: {error}"
+    if isinstance(step, CheckSignature):
+        return "pull", f"cannot fetch the image's signature: {error}"
     return "docker", f"update interrupted: {error}"
 
 

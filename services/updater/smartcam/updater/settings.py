@@ -1,5 +1,6 @@
 """Updater settings (SMARTCAM_*): image updates (Docker API, polling, health gate) and model updates."""
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, PrivateAttr, field_validator
@@ -28,6 +29,11 @@ class UpdaterSettings(CameraSettings, ChannelSettings, VersionSettings, UpdaterS
     docker_host: str = Field("http://docker-api:2375", json_schema_extra=scope(Scope.WIRED),
                              description="The `docker-api` service: the only way to Docker, offering only the "
                                          "operations an update needs.")
+    release_signers: Path = Field(Path("/etc/smartcam/allowed_signers"), json_schema_extra=scope(Scope.INTERNAL),
+                                  description="The keys that may sign images (`smartcam-image`) and model "
+                                              "manifests (`smartcam-model`), in ssh-keygen's allowed_signers "
+                                              "format; compose mounts `SMARTCAM_HOST_RELEASE_SIGNERS` (installed "
+                                              "by host/postinstall) here. Unsigned releases are not applied.")
     update_services: str = Field("infer,uploader,capture",
                                  description="Services updated, in this order; the updater itself always last.")
     poll_interval_master_s: float = Field(DEFAULT_POLL_INTERVALS_S["master"], gt=0,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urljoin, urlsplit
 
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from smartcam.updater.models.errors import ManifestInvalid, ManifestUnavailable
 from smartcam.updater.models.http import DeadlineExceeded, Heartbeat, TooLarge, UrlCheck, fetch_capped
+from smartcam.updater.models.manifest_signature import check_manifest_signature
 from smartcam.updater.origins import OriginRefused
 
 MAX_MANIFEST_BYTES = 64 * 1024  # a manifest is a few hundred bytes; anything near this is not a manifest
@@ -98,13 +100,33 @@ def parse_manifest(data: bytes, manifest_url: str) -> RemoteModel:
 
 
 def fetch_remote_model(session: requests.Session, manifest_url: str, deadline_s: float,
-                       heartbeat: Heartbeat | None = None, *, check: UrlCheck | None = None) -> RemoteModel:
-    """GET (within `deadline_s`, at most MAX_MANIFEST_BYTES) and validate the manifest.
+                       heartbeat: Heartbeat | None = None, *, check: UrlCheck | None = None,
+                       allowed_signers: Path) -> RemoteModel:
+    """GET (within `deadline_s`, at most MAX_MANIFEST_BYTES) and validate the manifest, then check its
+    signature (parsing first: the parser is built for hostile input, and a malformed manifest is refused
+    without a second request).
 
     A redirect `check` refuses is not followed: the manifest is unavailable (counted and logged, no history).
     """
+    data = _fetch_manifest(session, manifest_url, deadline_s, heartbeat, check)
+    model = parse_manifest(data, manifest_url)
     try:
-        data = fetch_capped(session, manifest_url, deadline_s, MAX_MANIFEST_BYTES, heartbeat, check=check)
+        check_manifest_signature(session, manifest_url, data, deadline_s=deadline_s,
+                                 allowed_signers=allowed_signers, heartbeat=heartbeat, check=check)
+    except ManifestInvalid:
+        # A publisher uploads the signature, then the manifest: between the two GETs the old manifest may
+        # meet the new signature. A manifest that changed meanwhile is checked again at the next poll.
+        if _fetch_manifest(session, manifest_url, deadline_s, heartbeat, check) != data:
+            raise ManifestUnavailable("manifest_changed", f"model manifest {manifest_url} changed while its "
+                                      "signature was checked; checking it again at the next poll") from None
+        raise
+    return model
+
+
+def _fetch_manifest(session: requests.Session, manifest_url: str, deadline_s: float,
+                    heartbeat: Heartbeat | None, check: UrlCheck | None) -> bytes:
+    try:
+        return fetch_capped(session, manifest_url, deadline_s, MAX_MANIFEST_BYTES, heartbeat, check=check)
     except OriginRefused as error:
         raise ManifestUnavailable("manifest_origin", str(error)) from None
     except DeadlineExceeded:
@@ -117,4 +139,3 @@ def fetch_remote_model(session: requests.Session, manifest_url: str, deadline_s:
                               hashlib.sha256(error.head).hexdigest()) from None
     except (requests.RequestException, OSError) as error:
         raise ManifestUnavailable("manifest", f"cannot fetch model manifest {manifest_url}: {error}") from None
-    return parse_manifest(data, manifest_url)

@@ -96,14 +96,16 @@ class ModelUpdater:
     def _poll(self, report: InferReport) -> None:
         try:
             model = fetch_remote_model(self._session, self._url, self._settings.model_manifest_timeout_s,
-                                       self._heartbeat, check=self._check("model manifest"))
+                                       self._heartbeat, check=self._check("model manifest"),
+                                       allowed_signers=self._settings.release_signers)
         except ManifestUnavailable as error:
             self._problems.report(error.kind, str(error))
             return
         except ManifestInvalid as error:
             self._reject_manifest(error)
             return
-        for kind in ("manifest", "manifest_deadline", "manifest_invalid", "manifest_too_large", "manifest_origin"):
+        for kind in ("manifest", "manifest_deadline", "manifest_invalid", "manifest_too_large", "manifest_origin",
+                     "manifest_unsigned", "manifest_changed"):
             self._problems.forget(kind)  # a new outage or bad manifest is logged again
         if model.sha256 == report.active_sha256:
             self._pending.clear("model")
