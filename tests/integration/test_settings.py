@@ -96,7 +96,10 @@ def env_file(tmp_path):
                "SMARTCAM_CHECKOUT_DIR": tmp_path / "checkout", "SMARTCAM_DOCKER_SOCKET": tmp_path / "docker.sock"}
     for folder in folders.values():
         folder.mkdir()
-    values = {**CONTAINER_VALUES, **{name: str(path) for name, path in folders.items()}}
+    signers = tmp_path / "allowed_signers"
+    signers.write_text("")
+    values = {**CONTAINER_VALUES, **{name: str(path) for name, path in folders.items()},
+              "SMARTCAM_HOST_RELEASE_SIGNERS": str(signers)}
     path = tmp_path / "settings.env"
     path.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
     return path, values
@@ -133,6 +136,8 @@ def test_compose_passes_every_variable_of_an_env_file(env_file):
     assert uploader_mounts["/var/lib/smartcam/checkout"] == values["SMARTCAM_CHECKOUT_DIR"]
     docker_api = {m["target"]: m["source"] for m in config["services"]["docker-api"]["volumes"]}
     assert docker_api["/var/run/docker.sock"] == values["SMARTCAM_DOCKER_SOCKET"]
+    updater_mounts = {m["target"]: m["source"] for m in config["services"]["updater"]["volumes"]}
+    assert updater_mounts["/etc/smartcam/allowed_signers"] == values["SMARTCAM_HOST_RELEASE_SIGNERS"]
     for name in user_variables(ComposeSettings):
         assert name in values, f"{name}: give the compose-level variable a test value above"
     assert config["services"]["capture"]["image"] == f"{REGISTRY}smartcam/capture:{TEST_CHANNEL}"
