@@ -26,7 +26,7 @@ from smartcam.updater.signatures import check_image, signature_tag
 from tests.integration.harness import REPO, TEST_CHANNEL, compose
 from tests.integration.registry import Registry, build_variant, docker
 
-SERVICES = ("capture", "infer", "updater", "docker-api")
+SERVICES = ("capture", "infer", "uploader", "updater", "docker-api")
 FAST_POLLING = {"SMARTCAM_POLL_INTERVAL_S": "3", "SMARTCAM_POLL_JITTER": "0", "SMARTCAM_FIRST_POLL_DELAY_S": "1",
                 "SMARTCAM_RETRY_INITIAL_S": "2", "SMARTCAM_HEALTH_TIMEOUT_S": "90", "SMARTCAM_FPS": "4"}
 
@@ -122,7 +122,7 @@ def wait_polls(stack, count, counter_name="polls.ok"):
 
 def test_new_image_replaces_the_service_with_its_compose_configuration(channel_stack, registry):
     stack = channel_stack
-    stack.up("capture", "infer", "updater")
+    stack.up("capture", "infer", "uploader", "updater")  # infer waits for both servers' keys
     stack.wait_for(lambda: all(healthy(only(stack, s)) for s in ("capture", "infer")), 90, "a healthy pipeline")
     wait_polls(stack, 1)
     old = only(stack, "infer")
