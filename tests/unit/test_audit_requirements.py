@@ -10,11 +10,12 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.machinery import SourceFileLoader
 from importlib.util import module_from_spec, spec_from_loader
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,19 +23,24 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts/audit-requirements"
 
 
-class OsvStandIn:
-    def __init__(self) -> None:
-        self.advisories: dict[tuple[str, str], dict[str, object]] = {}
-        self.queries: list[tuple[str, str]] = []
-        outer = self
+class JsonStandIn:
+    """A loopback HTTP server under `mount` answering JSON: `answer(path, request body as JSON or None)` gives
+    the document to send, or None for a 404."""
 
+    def __init__(self, mount: str, answer: Callable[[str, Any], object | None]) -> None:
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._reply(None)
+
             def do_POST(self) -> None:
-                query = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                key = (query["package"]["name"], query["version"])
-                outer.queries.append(key)
-                advisory = outer.advisories.get(key)
-                body = json.dumps({"vulns": [advisory]} if advisory else {}).encode()
+                self._reply(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+
+            def _reply(self, request: Any) -> None:
+                document = answer(self.path, request)
+                if document is None:
+                    self.send_error(404)
+                    return
+                body = json.dumps(document).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -45,12 +51,25 @@ class OsvStandIn:
                 pass
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_port}/v1/query"
+        self.url = f"http://127.0.0.1:{self._httpd.server_port}{mount}"
         threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def close(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+class OsvStandIn(JsonStandIn):
+    def __init__(self) -> None:
+        self.advisories: dict[tuple[str, str], dict[str, object]] = {}
+        self.queries: list[tuple[str, str]] = []
+        super().__init__("/v1/query", self._answer)
+
+    def _answer(self, _path: str, query: Any) -> object:
+        key = (query["package"]["name"], query["version"])
+        self.queries.append(key)
+        advisory = self.advisories.get(key)
+        return {"vulns": [advisory]} if advisory else {}
 
 
 @pytest.fixture
@@ -105,32 +124,11 @@ def test_an_unreachable_service_fails_with_the_reason(osv):
     assert "README's test command section" in result.stderr
 
 
-class ProjectApiStandIn:
+class ProjectApiStandIn(JsonStandIn):
     """PyPI's project API (`/pypi/<name>/json`): the latest release and the advisories affecting it."""
 
     def __init__(self, projects: dict[str, dict[str, object]]) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                name = self.path.split("/")[-2]
-                if name not in projects:
-                    self.send_error(404)
-                    return
-                body = json.dumps(projects[name]).encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_port}/pypi"
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        super().__init__("/pypi", lambda path, _request: projects.get(path.split("/")[-2]))
 
 
 def test_without_the_per_version_api_the_latest_release_is_checked_by_the_project_api():
