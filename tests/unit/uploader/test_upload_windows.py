@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from smartcam.common.contracts.event import CAMERA_HEALTH_LABEL_PREFIX
 from smartcam.common.settings import SettingsError
 from smartcam.common.wire import Detection
-from smartcam.infer.camera_health import EVENT_LABEL_PREFIX
-from smartcam.uploader.event_classes import CAMERA_HEALTH_LABEL_PREFIX
+from smartcam.infer.camera_health import Change
 from smartcam.uploader.windows import UploadWindows, parse_windows
 
 from .conftest import damage_stored_event, delivered
@@ -62,7 +62,8 @@ def test_a_window_that_cannot_work_is_refused_at_start_naming_the_setting(make_s
 
 
 def test_the_uploader_knows_camera_health_events_as_infer_labels_them():
-    assert CAMERA_HEALTH_LABEL_PREFIX == EVENT_LABEL_PREFIX
+    for change in (Change("dark", cleared=False), Change("dark", cleared=True)):
+        assert change.label.startswith(CAMERA_HEALTH_LABEL_PREFIX)
 
 
 def _mixed(make_event):

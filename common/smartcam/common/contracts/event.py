@@ -24,6 +24,9 @@ from smartcam.common.contracts.parts import (
 )
 
 EVENT_SCHEMA_VERSION = 1
+# A camera-health event's first detection is labelled `camera_health:<condition>[_cleared]` (kept for targets
+# built on the first release); infer writes it, the uploader's upload windows classify events by it.
+CAMERA_HEALTH_LABEL_PREFIX = "camera_health:"
 
 
 class ImageType(Part):

@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from smartcam.common.contracts.event import CAMERA_HEALTH_LABEL_PREFIX
 from smartcam.common.contracts.parts import CameraHealthFigures, CameraHealthReport
 
 CONDITIONS = ("dark", "frozen", "blurred", "scene_changed")
@@ -41,7 +42,6 @@ SCENE_SIDE = 32  # pixels wide of the image compared with the reference: layout,
 FROZEN_CHANGE = 0.05  # grey levels (0-255); sensor noise alone is well above this
 MAX_SCENES = 8  # distinct reference views kept; further samples join the most alike
 MIN_SCENE_SHARE = 0.05  # a view seen in fewer of the reference samples is a passing thing, not a scene
-EVENT_LABEL_PREFIX = "camera_health:"
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class Change:
     @property
     def label(self) -> str:
         """The event's detection label: `camera_health:dark`, `camera_health:dark_cleared`."""
-        return f"{EVENT_LABEL_PREFIX}{self.condition}{'_cleared' if self.cleared else ''}"
+        return f"{CAMERA_HEALTH_LABEL_PREFIX}{self.condition}{'_cleared' if self.cleared else ''}"
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The class of a queued event, for the upload windows: `samples`, `camera_health` or `detections`.
 
 A baseline sample is stored with `sample` set; a camera-health event is one whose first detection
-is labelled `camera_health:<condition>` (infer's `camera_health.EVENT_LABEL_PREFIX`); anything else is a
+is labelled `camera_health:<condition>` (`contracts.event.CAMERA_HEALTH_LABEL_PREFIX`); anything else is a
 detection. Worked out in SQL from the columns the queue already has, so the delivery order and the
 heartbeat's counts need no new column and no reading of every stored description.
 """
@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from smartcam.common.contracts.event import CAMERA_HEALTH_LABEL_PREFIX
+
 SAMPLES = "samples"
 CAMERA_HEALTH = "camera_health"
 DETECTIONS = "detections"
 CLASSES = (DETECTIONS, SAMPLES, CAMERA_HEALTH)
-CAMERA_HEALTH_LABEL_PREFIX = "camera_health:"  # as infer labels them (tests check the two agree)
 
 # The class of the `events` row in scope, as an SQL expression over its `sample` and `metadata` columns.
 # A damaged description (not JSON) is a detection here: json_extract would fail the whole query, and with
