@@ -217,6 +217,20 @@ def start_delivery(make_settings, logger, counters):
         queue.close()
 
 
+def wire_bytes_seen(request):
+    """What the target read off the socket for one request: request line, headers, body."""
+    head = f"POST {request.path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in request.headers.items())
+    return len(head) + 2 + len(request.body)
+
+
+def backlog(make_event, count):
+    """A `before=` for start_delivery: `count` events stored before delivery starts (a backlog after an outage)."""
+    def store(queue):
+        for n in range(count):
+            queue.put(make_event(n))
+    return store
+
+
 def delivered(queue, count):
     return lambda: queue.figures().delivered == count
 

@@ -11,22 +11,10 @@ from smartcam.common.settings import SettingsError
 from smartcam.uploader.data_budget import DAILY, SPENT_FACT, Allowance, DataBudget, FixedPeriods
 from smartcam.uploader.queue import EventQueue
 
-from .conftest import delivered
+from .conftest import backlog, delivered, wire_bytes_seen
 
 BUDGET_BYTES = 5000  # about two events of ~2 kB on the wire
 BUDGET_MB = BUDGET_BYTES / 1024 / 1024
-
-
-def _wire_bytes_seen(request):
-    head = f"POST {request.path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in request.headers.items())
-    return len(head) + 2 + len(request.body)
-
-
-def _backlog(make_event, count):
-    def store(queue):
-        for n in range(count):
-            queue.put(make_event(n))
-    return store
 
 
 def test_the_budget_holds_per_period_and_held_back_events_go_when_it_renews(target, start_delivery, make_event,
@@ -36,18 +24,18 @@ def test_the_budget_holds_per_period_and_held_back_events_go_when_it_renews(targ
     # The target stamps a request once read; start just after a boundary, so none is booked at one period's
     # end and stamped in the next (later ones go right after a renewal, far from the next boundary).
     time.sleep(period - time.time() % period + 0.05)
-    queue, _ = start_delivery(target.url, before=_backlog(make_event, 5), daily_budget_mb=BUDGET_MB,
+    queue, _ = start_delivery(target.url, before=backlog(make_event, 5), daily_budget_mb=BUDGET_MB,
                               budget_period_s=period)
     assert wait_until(delivered(queue, 5), timeout_s=15)  # all of them: held back, never dropped
     assert target.ids() == [f"evt-{n}" for n in range(5)]  # each sent once, in order
     by_period = itertools.groupby(target.event_requests(), key=lambda r: math.floor((r.at + wall_offset) / period))
-    spent = [sum(_wire_bytes_seen(request) for request in requests) for _, requests in by_period]
+    spent = [sum(wire_bytes_seen(request) for request in requests) for _, requests in by_period]
     assert len(spent) >= 3  # the budget renewed at least twice
     assert max(spent) <= BUDGET_BYTES, spent
 
 
 def test_heartbeats_go_while_events_are_held_back(target, start_delivery, make_event, wait_until):
-    queue, _ = start_delivery(target.url, before=_backlog(make_event, 4), daily_budget_mb=BUDGET_MB,
+    queue, _ = start_delivery(target.url, before=backlog(make_event, 4), daily_budget_mb=BUDGET_MB,
                               heartbeat=True, heartbeat_url="/heartbeat", heartbeat_interval_s=0.5)
     assert wait_until(delivered(queue, 2))
     held_since = len(target.heartbeats())
@@ -57,7 +45,7 @@ def test_heartbeats_go_while_events_are_held_back(target, start_delivery, make_e
     report = json.loads(target.heartbeats()[-1].body)["data_budget"]
     assert report["limit_bytes"] == int(BUDGET_MB * 1024 * 1024)
     assert report["held_back"] == 2
-    events_sent = sum(_wire_bytes_seen(request) for request in target.event_requests())
+    events_sent = sum(wire_bytes_seen(request) for request in target.event_requests())
     assert report["used_bytes"] > events_sent  # the events and the heartbeats before this one, as on the wire
     assert report["remaining_bytes"] == max(0, report["limit_bytes"] - report["used_bytes"])
     assert 0 < report["renews_in_s"] <= 86400
@@ -65,12 +53,12 @@ def test_heartbeats_go_while_events_are_held_back(target, start_delivery, make_e
 
 def test_without_a_budget_the_heartbeat_reports_the_bytes_sent_and_nothing_held(target, start_delivery, make_event,
                                                                                  wait_until):
-    queue, _ = start_delivery(target.url, before=_backlog(make_event, 2), heartbeat=True,
+    queue, _ = start_delivery(target.url, before=backlog(make_event, 2), heartbeat=True,
                               heartbeat_url="/heartbeat", heartbeat_interval_s=0.3)
     assert wait_until(lambda: queue.figures().delivered == 2 and len(target.heartbeats()) >= 2)
     report = json.loads(target.heartbeats()[-1].body)["data_budget"]
     assert (report["limit_bytes"], report["remaining_bytes"], report["held_back"]) == (None, None, 0)
-    assert report["used_bytes"] >= sum(_wire_bytes_seen(request) for request in target.event_requests())
+    assert report["used_bytes"] >= sum(wire_bytes_seen(request) for request in target.event_requests())
 
 
 def test_an_event_larger_than_the_whole_budget_is_dead_lettered_not_blocking_the_rest(target, start_delivery,

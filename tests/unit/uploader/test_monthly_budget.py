@@ -18,7 +18,7 @@ from smartcam.uploader.data_budget import (
 )
 from smartcam.uploader.queue import EventQueue
 
-from .conftest import delivered
+from .conftest import backlog, delivered, wire_bytes_seen
 from .test_published_schemas import assert_valid
 
 EVENT_BYTES = 2300  # a little more than one test event on the wire (about 2.1 kB)
@@ -27,11 +27,6 @@ MB = 1024 * 1024
 
 def at(text):
     return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
-
-
-def _wire_bytes_seen(request):
-    head = f"POST {request.path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in request.headers.items())
-    return len(head) + 2 + len(request.body)
 
 
 @pytest.mark.parametrize(("now", "start", "end"), [
@@ -74,19 +69,12 @@ def test_with_both_budgets_the_tighter_wins_and_the_month_is_kept_across_restart
         queue.close()
 
 
-def _backlog(make_event, count):
-    def store(queue):
-        for n in range(count):
-            queue.put(make_event(n))
-    return store
-
-
 def test_the_monthly_budget_holds_events_until_the_month_renews(target, start_delivery, make_event, wait_until):
     day, month = 0.5, 3.0
     wall_offset = time.time() - time.monotonic()
     time.sleep(month - time.time() % month + 0.05)  # start just after a month boundary (see test_data_budget)
     # Two events a day, three a month: the month holds the second day's second event and the rest back.
-    queue, _ = start_delivery(target.url, before=_backlog(make_event, 5), budget_period_s=day,
+    queue, _ = start_delivery(target.url, before=backlog(make_event, 5), budget_period_s=day,
                               daily_budget_mb=2 * EVENT_BYTES / MB, monthly_budget_period_s=month,
                               monthly_budget_mb=3 * EVENT_BYTES / MB)
     assert wait_until(delivered(queue, 5), timeout_s=10)  # the next month sends the rest: nothing dropped
@@ -95,12 +83,12 @@ def test_the_monthly_budget_holds_events_until_the_month_renews(target, start_de
     by_month = itertools.groupby(events, key=lambda r: math.floor((r.at + wall_offset) / month))
     assert [len(list(group)) for _, group in by_month] == [3, 2]
     by_day = itertools.groupby(events, key=lambda r: math.floor((r.at + wall_offset) / day))
-    assert max(sum(_wire_bytes_seen(r) for r in group) for _, group in by_day) <= 2 * EVENT_BYTES
+    assert max(sum(wire_bytes_seen(r) for r in group) for _, group in by_day) <= 2 * EVENT_BYTES
 
 
 def test_the_heartbeat_reports_the_monthly_budget_and_what_it_holds_back(target, start_delivery, make_event,
                                                                          wait_until):
-    start_delivery(target.url, before=_backlog(make_event, 5), budget_period_s=0.5,
+    start_delivery(target.url, before=backlog(make_event, 5), budget_period_s=0.5,
                    daily_budget_mb=2 * EVENT_BYTES / MB, monthly_budget_period_s=3600,
                    monthly_budget_mb=3 * EVENT_BYTES / MB, heartbeat=True, heartbeat_url="/heartbeat",
                    heartbeat_interval_s=0.3)

@@ -8,29 +8,16 @@ import requests
 from smartcam.common.settings import SettingsError
 from smartcam.uploader.pacing import Pace, wire_bytes
 
-from .conftest import delivered
-
-
-def _wire_bytes_seen(request):
-    """What the target read off the socket for one request: request line, headers, body."""
-    head = f"POST {request.path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in request.headers.items())
-    return len(head) + 2 + len(request.body)
-
-
-def _backlog(make_event, count):
-    def store(queue):  # stored before delivery starts: a backlog after an outage
-        for n in range(count):
-            queue.put(make_event(n))
-    return store
+from .conftest import backlog, delivered, wire_bytes_seen
 
 
 def test_a_backlog_reaches_the_target_at_no_more_than_the_configured_rate(target, start_delivery, make_event,
                                                                           wait_until):
     rate = 8000
-    queue, _ = start_delivery(target.url, before=_backlog(make_event, 8), upload_rate_bps=rate)
+    queue, _ = start_delivery(target.url, before=backlog(make_event, 8), upload_rate_bps=rate)
     assert wait_until(delivered(queue, 8), timeout_s=15)
     received = target.event_requests()
-    sizes = [_wire_bytes_seen(request) for request in received]
+    sizes = [wire_bytes_seen(request) for request in received]
     assert 1500 < sizes[0] < 2500  # an event of about 2 kB: the backlog is ~16 kB, 2 s at the rate
     # The target stamps a request when it has read it all, so one request's own transfer and scheduling
     # (seconds on a busy machine) may shorten one gap: every stretch may hold at most one request more.
@@ -44,20 +31,20 @@ def test_a_backlog_reaches_the_target_at_no_more_than_the_configured_rate(target
 
 
 def test_without_a_rate_the_same_backlog_goes_out_at_once(target, start_delivery, make_event, wait_until):
-    queue, _ = start_delivery(target.url, before=_backlog(make_event, 8))
+    queue, _ = start_delivery(target.url, before=backlog(make_event, 8))
     assert wait_until(delivered(queue, 8), timeout_s=15)
     received = target.event_requests()
-    sizes = [_wire_bytes_seen(request) for request in received]
+    sizes = [wire_bytes_seen(request) for request in received]
     assert sum(sizes[:-1]) / (received[-1].at - received[0].at) > 8000 * 3  # the rate test above can fail
 
 
 def test_heartbeats_count_towards_the_rate(target, start_delivery, make_event, wait_until):
     rate = 4000
-    queue, _ = start_delivery(target.url, before=_backlog(make_event, 3), heartbeat=True, upload_rate_bps=rate,
+    queue, _ = start_delivery(target.url, before=backlog(make_event, 3), heartbeat=True, upload_rate_bps=rate,
                               heartbeat_url="/heartbeat", heartbeat_interval_s=3600)
     assert wait_until(lambda: queue.figures().delivered == 3 and target.heartbeats(), timeout_s=15)
     received = sorted(target.requests, key=lambda request: request.at)
-    sizes = [_wire_bytes_seen(request) for request in received]
+    sizes = [wire_bytes_seen(request) for request in received]
     assert sum(sizes[:-1]) <= rate * (received[-1].at - received[0].at) + max(sizes)
 
 
@@ -70,7 +57,7 @@ def test_the_counted_bytes_are_the_bytes_the_target_receives(target):
     session.send(prepared).close()
     session.close()
     [seen] = target.requests
-    assert counted == _wire_bytes_seen(seen)
+    assert counted == wire_bytes_seen(seen)
 
 
 def test_a_stop_ends_the_wait_for_a_turn():
