@@ -65,14 +65,19 @@ class LatestFrameServer:
         for peer in waiting:
             self._send_held(peer)
 
-    def serve(self, timeout_s: float) -> None:
+    @property
+    def awaited(self) -> bool:
+        """Whether a consumer waits for a frame newer than the held one (the next `offer()` goes to it)."""
+        return bool(self._waiting)
+
+    def serve(self, timeout_s: float, *, until_awaited: bool = False) -> None:
         """Handle frame requests until `timeout_s` seconds have passed (rounded up to whole milliseconds).
 
         A request from a consumer that has not had the held frame is answered at once with it; one that
-        has is answered by the next `offer()`.
+        has is answered by the next `offer()`. With `until_awaited` it returns as soon as one waits (`awaited`).
         """
         deadline = time.monotonic() + timeout_s
-        while True:
+        while not (until_awaited and self._waiting):
             # Rounded up: a caller waiting for a deadline must not spin through sub-millisecond polls.
             remaining_ms = max(0, math.ceil((deadline - time.monotonic()) * 1000))
             if not self._socket.poll(remaining_ms, zmq.POLLIN):
@@ -147,10 +152,13 @@ class LatestFrameClient:
             newest = self._attached(received)
             if received is not None and newest is None:
                 self._requested_at = None  # that credit is spent on an unusable frame: ask again at once
-        # Ask for the next frame at once, so its transfer overlaps with processing this one
-        # (double buffering); capture still sends only the newest frame it has when it answers.
-        self._requested_at = None
-        self._ask_if_needed()
+        self._requested_at = None  # the next call asks at once
+        if newest.ring is None:
+            # Pixels over ZeroMQ: ask for the next frame now, so its transfer overlaps with processing this one
+            # (double buffering; capture still sends only the newest frame it has when it answers). Through the
+            # ring the hand-off costs a fraction of a millisecond, so the next call asks when the caller is
+            # ready and gets the frame that is newest then: a frame period less latency.
+            self._ask_if_needed()
         self._count_gap(newest.seq)
         return newest
 

@@ -83,6 +83,8 @@ def test_location_forms(text, spec):
         ({"location": "nmea:/dev/ttyUSB0@fast"}, ["SMARTCAM_LOCATION", "baud rate"]),
         ({"fps": "0"}, ["SMARTCAM_FPS=", "between"]),
         ({"fps": "often"}, ["SMARTCAM_FPS="]),
+        ({"source": "picamera2", "replay_on_demand": "true"}, ["SMARTCAM_REPLAY_ON_DEMAND", "replay sources only",
+                                                               "picamera2", "unset it"]),
         ({"pixel_format": "YUYV"}, ["SMARTCAM_PIXEL_FORMAT='YUYV'", "RGB24, BGR24, GRAY8"]),
         ({"frame_width": "8"}, ["SMARTCAM_FRAME_WIDTH='8'", "16..8192"]),
         ({"frame_width": "0"}, ["SMARTCAM_FRAME_HEIGHT", "SMARTCAM_FRAME_WIDTH", "both"]),

@@ -143,3 +143,27 @@ def test_infer_restart_gets_the_newest_frame(zmq_context, counters, logger, free
     assert got.image()[0, 0, 0] == 8
     again.close()
     server.close()
+
+
+def test_the_client_asks_ahead_over_tcp_and_when_ready_through_the_ring(zmq_context, counters, logger, free_port,
+                                                                         transport):
+    """Over TCP the next frame's transfer overlaps the work on this one; through the ring (a hand-off of a fraction
+    of a millisecond) the client asks only when it is ready, and so gets the frame that is newest then."""
+    endpoint = f"tcp://127.0.0.1:{free_port}"
+    server = transport.server(zmq_context, endpoint, counters, logger)
+    client = transport.client(zmq_context, endpoint, type(counters)(), logger)
+    server.offer(frame(0))
+    assert serve_until(server, client).seq == 0
+    server.serve(0.5, until_awaited=True)  # while the consumer works on frame 0
+    assert server.awaited is (transport.name == "tcp")
+    server.offer(frame(1))  # the camera goes on meanwhile
+    server.offer(frame(2))
+    got = serve_until(server, client)
+    if transport.name == "tcp":
+        assert got.seq == 1  # sent the moment it was offered, to the request made in advance
+        assert counters.get("frames.dropped") == 0
+    else:
+        assert got.seq == 2  # asked for now: the newest; frame 1 was never written to the ring
+        assert counters.get("frames.dropped") == 1
+    client.close()
+    server.close()

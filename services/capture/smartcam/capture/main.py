@@ -3,7 +3,8 @@
 About once a second it also rewrites its status document (frame rate, drops, GPS) for the uploader's heartbeat.
 
 While the next frame is not yet due (replay's pacing), capture answers frame requests instead of
-sleeping, so a consumer that asks gets the newest frame at once rather than at the next tick.
+sleeping, so a consumer that asks gets the newest frame at once rather than at the next tick. Replay on
+demand (SMARTCAM_REPLAY_ON_DEMAND) makes the next frame only once a consumer waits for it.
 """
 
 from __future__ import annotations
@@ -31,12 +32,16 @@ STOP_CHECK_S = 0.1
 
 
 def serve_until_due(server: LatestFrameServer, source: FrameSource, stop: threading.Event) -> None:
-    """Answer frame requests until the source's next frame is due; once, without waiting, for a camera."""
-    while True:
+    """Answer frame requests until the source's next frame is due; once, without waiting, for a camera.
+
+    An on-demand source's frame is due only once a consumer waits for it, as well.
+    """
+    while not stop.is_set():
         due_in = source.due_in()
-        server.serve(min(due_in, STOP_CHECK_S))
-        if due_in == 0 or stop.is_set():
+        if due_in == 0 and (server.awaited or not source.on_demand):
+            server.serve(0)  # requests already queued, so no consumer waits a frame period for its answer
             return
+        server.serve(min(due_in or STOP_CHECK_S, STOP_CHECK_S), until_awaited=due_in == 0)
 
 
 def body(ctx: ServiceContext[CaptureSettings]) -> None:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
-from smartcam.capture.specs import LocationSpec, SourceSpec, parse_location, parse_source
+from smartcam.capture.specs import LocationSpec, ReplaySpec, SourceSpec, parse_location, parse_source
 from smartcam.common.settings import (
     FRAMES_ENDPOINT_DESCRIPTION,
     CameraSettings,
@@ -51,6 +51,11 @@ class CaptureSettings(CameraSettings, FrameRingSettings, StatusDirSettings, Pipe
                         description="`picamera2[:<camera number>]`, or `replay:<folder, file or glob>` "
                                     "(photos looped at `SMARTCAM_FPS`).")
     fps: float = Field(2.0, description=f"Frame rate (replay: loop rate), {MIN_FPS} to {MAX_FPS:g}.")
+    replay_on_demand: bool = Field(False, description="Replay only: make a frame only when infer asks for one "
+                                                      "(at most `SMARTCAM_FPS`), so every photo is inferred in "
+                                                      "turn, none is dropped and no CPU goes on frames nobody "
+                                                      "takes (benchmarks, running a photo set through the "
+                                                      "detector). A camera always runs at its own rate.")
     frame_width: int = Field(1280, description="Main stream width; replayed photos are scaled to fit, keeping "
                                                "aspect; `0` (with height `0`) = native size.")
     frame_height: int = Field(720, description="Main stream height; `0` (with width `0`) = native size.")
@@ -94,6 +99,15 @@ class CaptureSettings(CameraSettings, FrameRingSettings, StatusDirSettings, Pipe
     def _sane_fps(cls, value: float) -> float:
         if not MIN_FPS <= value <= MAX_FPS:
             raise ValueError(f"frame rate must be between {MIN_FPS} and {MAX_FPS} frames per second, e.g. 2")
+        return value
+
+    @field_validator("replay_on_demand")
+    @classmethod
+    def _replay_only(cls, value: bool, info: ValidationInfo) -> bool:
+        source = info.data.get("source")
+        if value and source is not None and not isinstance(parse_source(source), ReplaySpec):
+            raise ValueError(f"applies to replay sources only, not SMARTCAM_SOURCE={source!r}: a camera delivers "
+                             "frames at its own rate; unset it")
         return value
 
     @field_validator("pixel_format")

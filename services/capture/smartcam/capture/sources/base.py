@@ -83,9 +83,14 @@ class StreamConfig:
 
 
 class FrameSource(Protocol):
-    """open() once, read() repeatedly (blocks until the next frame is due), close() at the end."""
+    """open() once, read() repeatedly (blocks until the next frame is due), close() at the end.
+
+    `on_demand`: the source makes a frame only when a consumer waits for one (replay with
+    SMARTCAM_REPLAY_ON_DEMAND); a camera makes frames at its own rate, taken or not.
+    """
 
     description: str
+    on_demand: bool
 
     def open(self) -> None: ...
 
@@ -112,7 +117,8 @@ def open_source(settings: CaptureSettings, counters: Counters | None = None,
     if isinstance(spec, ReplaySpec):
         from smartcam.capture.sources.replay import ReplaySource  # noqa: PLC0415
 
-        source = ReplaySource(spec.pattern, config, stop=stop, counters=counters)
+        source = ReplaySource(spec.pattern, config, stop=stop, counters=counters,
+                              on_demand=settings.replay_on_demand)
     elif isinstance(spec, Picamera2Spec):
         from smartcam.capture.sources.picamera2_source import Picamera2Source  # noqa: PLC0415
 

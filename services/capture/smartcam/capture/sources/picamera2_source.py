@@ -59,6 +59,7 @@ class Picamera2Source:
     def __init__(self, camera_number: int, config: StreamConfig, camera_class: type[Any] | None = None) -> None:
         """`camera_class` stands in for picamera2.Picamera2 where there is no camera (tests)."""
         self.description = f"picamera2 camera {camera_number}"
+        self.on_demand = False  # the sensor runs at its own rate
         self._camera_number = camera_number
         self._config = config
         self._camera_class = camera_class

@@ -94,11 +94,15 @@ def _scaled(image: Image.Image, box: tuple[int, int] | None, pixel_format: str) 
 
 
 class ReplaySource:
-    """Loops over decoded photos; read() returns the next one when it is due at `fps`."""
+    """Loops over decoded photos; read() returns the next one when it is due at `fps`.
 
-    def __init__(self, pattern: str, config: StreamConfig, *,
-                 stop: threading.Event | None = None, counters: Counters | None = None) -> None:
-        self.description = f"replay of {pattern}"
+    With `on_demand` the capture loop reads only when a consumer waits for a frame, so `fps` is a ceiling.
+    """
+
+    def __init__(self, pattern: str, config: StreamConfig, *, stop: threading.Event | None = None,
+                 counters: Counters | None = None, on_demand: bool = False) -> None:
+        self.description = f"replay of {pattern}" + (" (on demand)" if on_demand else "")
+        self.on_demand = on_demand
         self._pattern = pattern
         self._config = config
         self._pacer = Pacer(config.fps, stop)
