@@ -152,15 +152,23 @@ class LatestFrameClient:
             newest = self._attached(received)
             if received is not None and newest is None:
                 self._requested_at = None  # that credit is spent on an unusable frame: ask again at once
-        self._requested_at = None  # the next call asks at once
+        self._requested_at = None  # not asked yet for the next frame
         if newest.ring is None:
             # Pixels over ZeroMQ: ask for the next frame now, so its transfer overlaps with processing this one
             # (double buffering; capture still sends only the newest frame it has when it answers). Through the
-            # ring the hand-off costs a fraction of a millisecond, so the next call asks when the caller is
-            # ready and gets the frame that is newest then: a frame period less latency.
+            # ring the hand-off is small, so the caller asks later (`ask()`, or the next call) and gets the frame
+            # that is newest then: a frame period less latency.
             self._ask_if_needed()
         self._count_gap(newest.seq)
         return newest
+
+    def ask(self) -> None:
+        """Ask for the next frame now, unless already asked: the caller is nearly done with this one.
+
+        Infer calls it once its detector has run, so the round trip to capture overlaps the decoding and the
+        next frame is taken a few milliseconds, not a whole frame, before it is used.
+        """
+        self._ask_if_needed()
 
     def _ask_if_needed(self) -> None:
         now = time.monotonic()

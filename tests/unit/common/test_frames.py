@@ -167,3 +167,26 @@ def test_the_client_asks_ahead_over_tcp_and_when_ready_through_the_ring(zmq_cont
         assert counters.get("frames.dropped") == 1
     client.close()
     server.close()
+
+
+def test_ask_requests_the_next_ring_frame_before_the_caller_is_done(zmq_context, counters, logger, free_port,
+                                                                     tmp_path):
+    ring_file = tmp_path / "frames.ring"
+    endpoint = f"tcp://127.0.0.1:{free_port}"
+    server = LatestFrameServer(zmq_context, endpoint, counters, logger, ring=RingWriter(ring_file, logger))
+    client = LatestFrameClient(zmq_context, endpoint, type(counters)(), logger, ring_file=ring_file)
+    server.offer(frame(0))
+    assert serve_until(server, client).seq == 0
+    server.serve(0.2, until_awaited=True)
+    assert not server.awaited  # through the ring nothing is asked for in advance ...
+    client.ask()  # ... until the caller is nearly done (infer: its detector has run)
+    server.serve(2.0, until_awaited=True)
+    assert server.awaited
+    client.ask()  # asked already: no second request
+    server.offer(frame(1))  # goes at once to the request made by ask()
+    server.serve(0.3, until_awaited=True)
+    assert not server.awaited
+    assert client.next_frame(2.0).seq == 1
+    assert counters.get("frames.sent") == 2
+    client.close()
+    server.close()

@@ -36,6 +36,15 @@ def test_embedded_photos_show_what_a_person_would_name(coco_detector, load_photo
     assert detections[0].label in {label, "dining table"}  # coffee: the table under the cup is fair too
 
 
+def test_after_invoke_runs_once_and_changes_no_detection(coco_detector, load_photo):
+    """Infer asks for its next frame there; the detections are the same as without it."""
+    frame = load_photo("astronaut.jpg")
+    calls = []
+    detections = coco_detector.detect(frame, after_invoke=lambda: calls.append("invoked"))
+    assert calls == ["invoked"]
+    assert detections == coco_detector.detect(frame)
+
+
 def test_the_cat_and_the_cup_are_not_people(coco_detector, load_photo):
     for photo in ("chelsea.jpg", "coffee.jpg"):
         assert _best(coco_detector.detect(load_photo(photo)), "person") < 0.3

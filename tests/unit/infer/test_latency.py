@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from smartcam.infer.latency import WINDOW, FrameStats
+from smartcam.infer.latency import WINDOW, WINDOW_S, FrameStats
 
 
 def test_summary_is_empty_before_the_first_frame():
@@ -30,3 +30,19 @@ def test_a_slow_frame_shows_in_p99_but_not_p50():
     summary = stats.summary()
     assert summary["latency_p50_ms"] == 10.0
     assert summary["latency_p99_ms"] == 500.0
+
+
+def test_frames_older_than_the_window_s_no_longer_count():
+    stats = FrameStats()
+    for second in range(5):  # a stall: five frames of 3 s latency, one a second
+        stats.record(0.0, 3.0, now=100.0 + second)
+    for tenth in range(50):  # then five seconds of normal frames, ten a second
+        stats.record(0.0, 0.050, now=105.0 + tenth / 10)
+    stalled = stats.summary(now=110.0)
+    assert stalled["latency_p99_ms"] == 3000.0  # the stall is within the last WINDOW_S
+    assert stalled["window"] == 55
+    recovered = stats.summary(now=100.0 + WINDOW_S + 4.5)  # the stall's frames are older than WINDOW_S now
+    assert recovered["latency_p99_ms"] == 50.0
+    assert recovered["window"] == 50
+    assert recovered["fps"] == 10.0
+    assert stats.summary(now=200.0) == {}  # nothing decided for WINDOW_S: no figures, not old ones

@@ -7,6 +7,7 @@ names the file and the fix, instead of failing on the first frame or, worse, det
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -126,16 +127,20 @@ class Detector:
         detector.detect(np.zeros((manifest.input.height, manifest.input.width, 3), np.uint8))  # warm-up
         return detector
 
-    def detect(self, frame: npt.NDArray[np.uint8], max_detections: int | None = None) -> list[Detection]:
+    def detect(self, frame: npt.NDArray[np.uint8], max_detections: int | None = None,
+               after_invoke: Callable[[], object] | None = None) -> list[Detection]:
         """Detections in `frame` (HxWx3 uint8 RGB), boxes normalised to the frame, best first.
 
         `max_detections` replaces the manifest's cap (a model trial counts past it); None keeps it.
+        `after_invoke` runs once the model has run, before decoding (infer asks for its next frame there).
         """
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8 or 0 in frame.shape:
             raise ValueError(f"detect() needs an HxWx3 uint8 RGB frame, got {frame.dtype} {list(frame.shape)}")
         placement = self._input.write(frame)
         self._interpreter.set_tensor(self._input_index, self._input.tensor)
         self._interpreter.invoke()
+        if after_invoke is not None:
+            after_invoke()
         cap = max_detections or self.manifest.thresholds.max_detections
         raw = self._decoder.decode(self._interpreter.get_tensor, cap)
         if not len(raw):

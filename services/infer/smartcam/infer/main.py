@@ -40,8 +40,11 @@ class Pipeline:
     """One frame at a time; everything it holds is bounded (one frame, the unacked events)."""
 
     def __init__(self, ctx: ServiceContext[InferSettings], detector: Detector, sender: EventSender,
-                 privacy: PrivacyStage) -> None:
+                 privacy: PrivacyStage, ask_next_frame: Callable[[], object] | None = None) -> None:
+        """`ask_next_frame` runs once the detector has run on a frame: the next frame is on its way while the
+        detections are decoded and acted on, and is a few milliseconds old when this frame is done."""
         settings = ctx.settings
+        self._ask_next_frame = ask_next_frame
         self._ctx = ctx
         self._settings = settings
         self.detector = detector
@@ -60,7 +63,7 @@ class Pipeline:
         """Run detection, the policy and camera health on one frame (seen at monotonic `now`); the events to send."""
         now = time.monotonic() if now is None else now
         pixels = stream_as_rgb(frame, detection_stream(frame))
-        detections = self._zones.apply(self.detector.detect(pixels))
+        detections = self._zones.apply(self.detector.detect(pixels, after_invoke=self._ask_next_frame))
         if not frame.intact():  # its ring slot was overwritten while detecting: the result may be of a torn image
             self._ctx.counters.inc("frames.overwritten")
             return []
@@ -126,7 +129,7 @@ def body(ctx: ServiceContext[InferSettings]) -> None:
         return
     context, frames, sender = channels
     privacy = _privacy_stage(ctx, switcher)
-    pipeline = Pipeline(ctx, detector, sender, privacy)
+    pipeline = Pipeline(ctx, detector, sender, privacy, ask_next_frame=frames.ask)
     status = StatusWriter(settings.status_dir, infer_status(ctx, pipeline, sender), ctx.logger, ctx.counters)
     ctx.health.add_details(pipeline.stats.summary)  # percentiles are worked out when the health file is written
     waiting = OncePerKind(ctx.logger, ctx.counters, "infer.waiting")
