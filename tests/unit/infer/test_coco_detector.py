@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from smartcam.infer.decoders.ssd_anchors import MultiLevelAnchors, generate_anchors
+from smartcam.infer.decoders.ssd_anchors import MultiLevelAnchors, SsdAnchorsDecoder, generate_anchors
 from smartcam.infer.detector import Detector
 from smartcam.infer.errors import ModelError
 from smartcam.infer.manifest import load_manifest
@@ -177,3 +177,22 @@ def test_the_default_labels_of_interest_are_labels_of_the_default_model(coco_det
     from smartcam.infer.settings import DEFAULT_DETECT_LABELS, parse_label_scores  # noqa: PLC0415
 
     assert set(parse_label_scores(DEFAULT_DETECT_LABELS)) <= set(coco_detector.labels)
+
+
+def test_the_decoder_takes_each_anchor_with_a_score_over_the_threshold_once_and_drops_nan_rows(coco_dir):
+    """The COCO model's own decoder on a scores tensor made by hand (threshold 0.3, probabilities)."""
+    manifest = load_manifest(coco_dir)
+    manifest = manifest.model_copy(update={"labels": embedded_labels(coco_dir / manifest.model_file)})
+    count, classes = 19206, len(manifest.labels)
+    details = [{"name": "boxes", "index": 0, "shape": np.array([1, count, 4]), "dtype": np.float32},
+               {"name": "scores", "index": 1, "shape": np.array([1, count, classes]), "dtype": np.float32}]
+    decoder = SsdAnchorsDecoder(manifest, details)
+    scores = np.full((1, count, classes), 0.01, np.float32)
+    boxes = np.zeros((1, count, 4), np.float32)  # each box is its anchor
+    scores[0, 100, [3, 7]] = [0.4, 0.9]  # two classes over the threshold on one anchor: one candidate, its best
+    scores[0, 5000, 0] = 0.3  # exactly the threshold
+    scores[0, 9000, [1, 2]] = [0.8, np.nan]  # a row holding NaN is not trusted
+    scores[0, 12000, 4] = 0.29  # under it
+    found = decoder.decode(lambda index: (boxes, scores)[index], 25)
+    assert sorted(zip(found.scores.tolist(), found.classes.tolist(), strict=True)) == [
+        (pytest.approx(0.3), 0), (pytest.approx(0.9), 7)]
