@@ -70,3 +70,37 @@ def test_output_order_that_does_not_fit_the_shapes_is_refused(model_copy, tiny_s
     with pytest.raises(ModelError, match="do not have TFLite_Detection_PostProcess shapes") as caught:
         Detector.load(model_dir)
     assert "check decoder_options.output_order" in str(caught.value)
+
+
+def _poisoned_ssd_detector(tiny_ssd_dir):
+    """A detector of its own whose output buffers hold NaN, as a fresh interpreter's uninitialised memory may.
+
+    Returns it and output name -> accessor of that output's real buffer (the interpreter refuses to run
+    while a view of its buffers is alive, so each use asks for a new one).
+    """
+    detector = Detector.load(tiny_ssd_dir)
+    interpreter = detector._interpreter  # the real buffers: the only way to put bytes there the op leaves alone
+    buffers = {detail["name"]: interpreter.tensor(detail["index"]) for detail in interpreter.get_output_details()}
+    for buffer in buffers.values():
+        buffer().fill(np.nan)
+    return detector, buffers
+
+
+def test_slots_past_the_detection_count_are_not_judged(tiny_ssd_dir):
+    """TFLite_Detection_PostProcess (fast NMS, as exported by default) writes only its first `count` slots.
+
+    The rest keep what the buffer held; on a new interpreter that is uninitialised memory, now and then NaN.
+    The model trial's NaN check read them too, and so rejected good models at random.
+    """
+    detector, buffers = _poisoned_ssd_detector(tiny_ssd_dir)
+    (detection,) = detector.detect(_frame_with_cells({(1, 1): (255, 255, 255)}))
+    assert detection.label == "bright"
+    assert np.isnan(buffers["PartitionedCall:2"]()[0, 1:]).all()  # the op left them alone: the test still poisons
+    assert detector.nonfinite_outputs() == []
+
+
+def test_a_nan_in_a_slot_the_op_wrote_is_still_reported(tiny_ssd_dir):
+    detector, buffers = _poisoned_ssd_detector(tiny_ssd_dir)
+    detector.detect(_frame_with_cells({(1, 1): (255, 255, 255)}))
+    buffers["PartitionedCall:2"]()[0, 0] = np.nan  # as a broken model's own score would be
+    assert detector.nonfinite_outputs() == ["PartitionedCall:2"]

@@ -155,12 +155,15 @@ class Detector:
         return detections
 
     def nonfinite_outputs(self) -> list[str]:
-        """Names of the float outputs of the last `detect()` holding NaN or ±inf.
+        """Names of the float outputs of the last `detect()` holding NaN or ±inf where the model wrote them.
 
         Decoders read a NaN score as "nothing here", so such a model looks like an empty scene: blind, silently.
+        Only what the last invoke wrote counts (the decoder knows which part): an op may leave slots untouched,
+        and judging their leftover bytes rejected good models at random.
         """
+        written = self._decoder.written_outputs(self._interpreter.get_tensor)
         return [
             detail["name"] for detail in self._interpreter.get_output_details()
-            if np.issubdtype(detail["dtype"], np.floating)
-            and not np.isfinite(self._interpreter.get_tensor(detail["index"])).all()
+            if detail["index"] in written and np.issubdtype(detail["dtype"], np.floating)
+            and not np.isfinite(written[detail["index"]]).all()
         ]

@@ -60,6 +60,7 @@ class Decoder(ABC):
             self.options = self.options_type.model_validate(manifest.decoder_options)
         except ValidationError as error:
             raise DecoderMismatchError(describe_problems(error, prefix="decoder_options.")) from None
+        self._output_indices = [int(detail["index"]) for detail in output_details]
         self._bind_outputs(output_details)
 
     @abstractmethod
@@ -75,6 +76,14 @@ class Decoder(ABC):
 
         The caller passes the manifest's cap when serving; a model trial passes a higher one to see past it.
         """
+
+    def written_outputs(self, get_tensor: TensorGetter) -> dict[int, npt.NDArray[Any]]:
+        """Output index -> the part of it the last `invoke()` wrote, the only part a health check may judge.
+
+        Most ops write every element. A decoder whose op fills only a prefix overrides this: the rest holds
+        whatever the buffer held (on a new interpreter, uninitialised memory, now and then NaN).
+        """
+        return {index: get_tensor(index) for index in self._output_indices}
 
 
 def describe_outputs(output_details: Sequence[dict[str, Any]]) -> str:

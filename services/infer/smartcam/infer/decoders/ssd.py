@@ -5,15 +5,21 @@ classes [1, N], scores [1, N], count [1]. Exporters name them `<prefix>:k` (k = 
 `:0` off) but list them in any order, so roles come from the name suffix unless the manifest gives
 `output_order`. Class ids are 0-based without background; label maps that start with a "???"
 background entry need `label_offset: 1`.
+
+The op writes only the first `count` slots of boxes, classes and scores (its fast NMS, the exporters'
+default, leaves the rest as the buffer was: stale, or on a new interpreter uninitialised and now and
+then NaN), so nothing here reads past them.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import Field
 
 from smartcam.infer.decoders.base import (
@@ -75,9 +81,26 @@ class SsdPostprocessDecoder(Decoder):
                 "check decoder_options.output_order"
             )
         self._index = {role: detail["index"] for role, detail in by_role.items()}
+        self._slots = slots
+
+    def _count(self, get_tensor: TensorGetter) -> int | None:
+        """How many slots the op filled (clamped to the tensors), or None if the count itself is not a number."""
+        count = float(get_tensor(self._index["count"])[0])
+        return min(max(int(count), 0), self._slots) if math.isfinite(count) else None
+
+    def written_outputs(self, get_tensor: TensorGetter) -> dict[int, npt.NDArray[Any]]:
+        """The count, and the first `count` slots of the others: the op does not touch the rest."""
+        written = {self._index["count"]: get_tensor(self._index["count"])}
+        count = self._count(get_tensor)
+        if count is not None:
+            written.update({self._index[role]: get_tensor(self._index[role])[0, :count]
+                            for role in ("boxes", "classes", "scores")})
+        return written
 
     def decode(self, get_tensor: TensorGetter, max_detections: int) -> RawDetections:
-        count = int(get_tensor(self._index["count"])[0])
+        count = self._count(get_tensor)
+        if count is None:
+            raise ValueError(f"the model's detection count is {get_tensor(self._index['count'])[0]}")
         scores = get_tensor(self._index["scores"])[0, :count]
         keep = np.flatnonzero(scores >= self.manifest.thresholds.score)
         classes = np.rint(get_tensor(self._index["classes"])[0, keep]).astype(np.int64) + self.options.label_offset
