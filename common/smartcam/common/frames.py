@@ -135,18 +135,23 @@ class LatestFrameClient:
         self._last_seq: int | None = None
         self._ring = RingReader(ring_file) if ring_file is not None else None
         self._ring_problems = OncePerKind(logger, counters, "frames.ring")
+        self.waited_s = 0.0  # how long the last next_frame() waited for a frame to arrive
 
     def next_frame(self, timeout_s: float) -> Frame | None:
         """Return the newest frame, waiting up to `timeout_s`; None if none arrived in time."""
         deadline = time.monotonic() + timeout_s
         newest: Frame | None = None
+        self.waited_s = 0.0
         while newest is None:
             self._ask_if_needed()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
             wait_ms = int(min(remaining, REQUEST_RETRY_S) * 1000)
-            if not self._socket.poll(wait_ms, zmq.POLLIN):
+            polled_at = time.monotonic()
+            ready = self._socket.poll(wait_ms, zmq.POLLIN)
+            self.waited_s += time.monotonic() - polled_at
+            if not ready:
                 continue
             received = self._drain_newest()
             newest = self._attached(received)

@@ -36,12 +36,20 @@ def test_embedded_photos_show_what_a_person_would_name(coco_detector, load_photo
     assert detections[0].label in {label, "dining table"}  # coffee: the table under the cup is fair too
 
 
-def test_after_invoke_runs_once_and_changes_no_detection(coco_detector, load_photo):
-    """Infer asks for its next frame there; the detections are the same as without it."""
+def test_hooks_are_told_around_the_model_run_and_change_no_detection(coco_detector, load_photo):
+    """Infer asks for its next frame during the run; the detections are the same as without hooks."""
     frame = load_photo("astronaut.jpg")
     calls = []
-    detections = coco_detector.detect(frame, after_invoke=lambda: calls.append("invoked"))
-    assert calls == ["invoked"]
+
+    class Hooks:
+        def before_invoke(self):
+            calls.append("before")
+
+        def after_invoke(self):
+            calls.append("after")
+
+    detections = coco_detector.detect(frame, hooks=Hooks())
+    assert calls == ["before", "after"]
     assert detections == coco_detector.detect(frame)
 
 

@@ -101,8 +101,8 @@ def test_a_frame_overwritten_during_detection_is_dropped_not_trusted(monkeypatch
                   [np.zeros(part.shape, np.uint8) for part in frame.parts])
     detect = pipeline.detector.detect
 
-    def detect_then_overwrite(pixels: np.ndarray, max_detections: int | None = None, after_invoke=None) -> list:
-        found = detect(pixels, max_detections, after_invoke)
+    def detect_then_overwrite(pixels: np.ndarray, max_detections: int | None = None, hooks=None) -> list:
+        found = detect(pixels, max_detections, hooks)
         for _ in range(SLOT_COUNT):  # capture laps the ring while infer still works on the frame
             writer.put(other)
         return found

@@ -7,9 +7,8 @@ names the file and the fix, instead of failing on the first frame or, worse, det
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -79,6 +78,15 @@ def _check_input(details: list[dict[str, Any]], manifest: Manifest, model_path: 
     return dtype
 
 
+class InvokeHooks(Protocol):
+    """Told around each interpreter run, which releases the GIL: other threads can act meanwhile."""
+
+    def before_invoke(self) -> None: ...
+
+    def after_invoke(self) -> None:
+        """Called also when the run fails."""
+
+
 class Detector:
     """One loaded model: call `detect(frame)` per frame (not thread-safe; one per thread)."""
 
@@ -128,19 +136,24 @@ class Detector:
         return detector
 
     def detect(self, frame: npt.NDArray[np.uint8], max_detections: int | None = None,
-               after_invoke: Callable[[], object] | None = None) -> list[Detection]:
+               hooks: InvokeHooks | None = None) -> list[Detection]:
         """Detections in `frame` (HxWx3 uint8 RGB), boxes normalised to the frame, best first.
 
         `max_detections` replaces the manifest's cap (a model trial counts past it); None keeps it.
-        `after_invoke` runs once the model has run, before decoding (infer asks for its next frame there).
+        `hooks` are told when the model starts and stops running (infer asks for its next frame meanwhile).
         """
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8 or 0 in frame.shape:
             raise ValueError(f"detect() needs an HxWx3 uint8 RGB frame, got {frame.dtype} {list(frame.shape)}")
         placement = self._input.write(frame)
         self._interpreter.set_tensor(self._input_index, self._input.tensor)
-        self._interpreter.invoke()
-        if after_invoke is not None:
-            after_invoke()
+        if hooks is None:
+            self._interpreter.invoke()
+        else:
+            hooks.before_invoke()
+            try:
+                self._interpreter.invoke()
+            finally:
+                hooks.after_invoke()
         cap = max_detections or self.manifest.thresholds.max_detections
         raw = self._decoder.decode(self._interpreter.get_tensor, cap)
         if not len(raw):

@@ -21,7 +21,8 @@ from smartcam.common.service import ServiceContext, run_service
 from smartcam.common.status_file import RateMeter, StatusWriter
 from smartcam.common.wire import Detection, Event, Frame
 from smartcam.infer.camera_health import CameraHealth
-from smartcam.infer.detector import Detector
+from smartcam.infer.detector import Detector, InvokeHooks
+from smartcam.infer.early_ask import EarlyAsk
 from smartcam.infer.latency import FrameStats
 from smartcam.infer.model_state import ModelState
 from smartcam.infer.pixels import detection_stream, stream_as_rgb
@@ -40,11 +41,11 @@ class Pipeline:
     """One frame at a time; everything it holds is bounded (one frame, the unacked events)."""
 
     def __init__(self, ctx: ServiceContext[InferSettings], detector: Detector, sender: EventSender,
-                 privacy: PrivacyStage, ask_next_frame: Callable[[], object] | None = None) -> None:
-        """`ask_next_frame` runs once the detector has run on a frame: the next frame is on its way while the
-        detections are decoded and acted on, and is a few milliseconds old when this frame is done."""
+                 privacy: PrivacyStage, invoke_hooks: InvokeHooks | None = None) -> None:
+        """`invoke_hooks` are told around each run of the main model (`EarlyAsk`: the next frame is asked for
+        during the run, so it arrives as this one is done)."""
         settings = ctx.settings
-        self._ask_next_frame = ask_next_frame
+        self._invoke_hooks = invoke_hooks
         self._ctx = ctx
         self._settings = settings
         self.detector = detector
@@ -63,7 +64,7 @@ class Pipeline:
         """Run detection, the policy and camera health on one frame (seen at monotonic `now`); the events to send."""
         now = time.monotonic() if now is None else now
         pixels = stream_as_rgb(frame, detection_stream(frame))
-        detections = self._zones.apply(self.detector.detect(pixels, after_invoke=self._ask_next_frame))
+        detections = self._zones.apply(self.detector.detect(pixels, hooks=self._invoke_hooks))
         if not frame.intact():  # its ring slot was overwritten while detecting: the result may be of a torn image
             self._ctx.counters.inc("frames.overwritten")
             return []
@@ -129,7 +130,8 @@ def body(ctx: ServiceContext[InferSettings]) -> None:
         return
     context, frames, sender = channels
     privacy = _privacy_stage(ctx, switcher)
-    pipeline = Pipeline(ctx, detector, sender, privacy, ask_next_frame=frames.ask)
+    early_ask = EarlyAsk(frames.ask)
+    pipeline = Pipeline(ctx, detector, sender, privacy, invoke_hooks=early_ask)
     status = StatusWriter(settings.status_dir, infer_status(ctx, pipeline, sender), ctx.logger, ctx.counters)
     ctx.health.add_details(pipeline.stats.summary)  # percentiles are worked out when the health file is written
     waiting = OncePerKind(ctx.logger, ctx.counters, "infer.waiting")
@@ -140,6 +142,7 @@ def body(ctx: ServiceContext[InferSettings]) -> None:
             sender.poll(0)
             status.maybe_write()
             frame = frames.next_frame(FRAME_WAIT_S)
+            early_ask.waited(frames.waited_s)
             if switcher is not None and (switched := switcher.poll(frame)) is not None:
                 pipeline.detector = switched  # between two frames: this frame is the first on the new model
             if frame is None:
@@ -160,17 +163,23 @@ def body(ctx: ServiceContext[InferSettings]) -> None:
                 continue
             for event in events:
                 sender.send(event)
-            model = pipeline.detector.model_ref
-            if privacy.unavailable is not None:  # frames are inferred, but nothing may be uploaded: not healthy
-                ctx.health.failing(privacy.unavailable)
-                continue
-            ctx.health.working(model=model.name, model_sha256=model.sha256, unacked_events=sender.unacked,
-                               camera_health=pipeline.camera_health_summary())
+            _report_frame_done(ctx, pipeline, sender)
     finally:
+        early_ask.close()  # before the socket it sends on
         _close(switcher)
         frames.close()
         sender.close()
         context.term()
+
+
+def _report_frame_done(ctx: ServiceContext[InferSettings], pipeline: Pipeline, sender: EventSender) -> None:
+    """Health after a frame: working, or failing while the privacy stage is unavailable (nothing may be uploaded)."""
+    if (unavailable := pipeline.privacy.unavailable) is not None:
+        ctx.health.failing(unavailable)
+        return
+    model = pipeline.detector.model_ref
+    ctx.health.working(model=model.name, model_sha256=model.sha256, unacked_events=sender.unacked,
+                       camera_health=pipeline.camera_health_summary())
 
 
 def infer_status(ctx: ServiceContext[InferSettings], pipeline: Pipeline,
