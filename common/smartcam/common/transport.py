@@ -6,8 +6,10 @@ counted, once-logged reject instead of an exception.
 
 Every socket has a maximum inbound message size (ZMQ_MAXMSGSIZE), sized for its role from the
 largest legitimate message plus headroom: ZeroMQ disconnects a peer that announces a bigger part
-before allocating it, so one hostile or broken peer cannot make a receiver allocate gigabytes.
-The limit applies to each part of a multipart message.
+before allocating it, so no single part makes a receiver allocate gigabytes. The limit applies to
+each part: libzmq holds all parts of a message before delivering it and has no limit for the whole,
+so an admitted peer sending many large parts is bounded only by CURVE (only the device's own
+services get through) and the container's memory limit (bench/hostile-memory shows it).
 
 Sockets on the `pipeline` network also get CURVE options (`pipeline_keys`): encrypted, and only the
 device's own services get through.
