@@ -170,8 +170,9 @@ class LatestFrameClient:
     def ask(self) -> None:
         """Ask for the next frame now, unless already asked: the caller is nearly done with this one.
 
-        Infer calls it once its detector has run, so the round trip to capture overlaps the decoding and the
-        next frame is taken a few milliseconds, not a whole frame, before it is used.
+        Infer calls it (from `EarlyAsk`) near the end of its model's run, so the round trip to capture overlaps
+        the rest of the work and the next frame is taken a few milliseconds, not a whole frame, before it is used.
+        Not thread-safe by itself: the caller makes sure no other thread uses the client meanwhile.
         """
         self._ask_if_needed()
 

@@ -190,3 +190,20 @@ def test_ask_requests_the_next_ring_frame_before_the_caller_is_done(zmq_context,
     assert counters.get("frames.sent") == 2
     client.close()
     server.close()
+
+
+def test_the_client_tells_how_long_it_waited_for_a_frame(zmq_context, counters, logger, free_port, transport):
+    """Infer times its early ask by this: a frame already there is no wait, a frame still on its way is."""
+    endpoint = f"tcp://127.0.0.1:{free_port}"
+    server = transport.server(zmq_context, endpoint, counters, logger)
+    client = transport.client(zmq_context, endpoint, type(counters)(), logger)
+    assert client.next_frame(0.3) is None  # asks; nothing comes
+    assert client.waited_s >= 0.25
+    server.serve(1.0, until_awaited=True)
+    server.offer(frame(1))  # goes to the waiting client ...
+    time.sleep(0.2)  # ... and is in its queue before it looks
+    got = client.next_frame(2.0)
+    assert got.seq == 1
+    assert client.waited_s < 0.1
+    client.close()
+    server.close()

@@ -142,7 +142,8 @@ def body(ctx: ServiceContext[InferSettings]) -> None:
             sender.poll(0)
             status.maybe_write()
             frame = frames.next_frame(FRAME_WAIT_S)
-            early_ask.waited(frames.waited_s)
+            if frame is not None:  # a wait with no frame (capture stopped) says nothing about the round trip
+                early_ask.waited(frames.waited_s)
             if switcher is not None and (switched := switcher.poll(frame)) is not None:
                 pipeline.detector = switched  # between two frames: this frame is the first on the new model
             if frame is None:
