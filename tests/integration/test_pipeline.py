@@ -112,8 +112,10 @@ def test_with_the_coco_model_no_upload_holds_a_face_the_face_model_can_find(stac
 
     stack = stack_factory({**COCO, "SMARTCAM_ZONES": "ground=0,0.8 1,0.8 1,1 0,1"})
     stack.up("capture", "infer", "uploader", "target")
-    stack.wait_for(lambda: {photo_by_aspect(*image.size) for _, image in uploaded_images(stack)} >= FACE_PHOTOS,
-                   timeout_s=180, what="events from both portraits")
+    # Every photo with a label of interest: under load infer may skip a frame of the first replay round.
+    wanted = FACE_PHOTOS | {"chelsea.jpg", "coffee.jpg"}
+    stack.wait_for(lambda: {photo_by_aspect(*image.size) for _, image in uploaded_images(stack)} >= wanted,
+                   timeout_s=180, what="events from both portraits, the cat and the cup")
     faces = Detector.load(REPO / "services/infer/models/blazeface-short-range")
     uploads = uploaded_images(stack)
     people = 0
