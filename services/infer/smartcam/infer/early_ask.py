@@ -31,9 +31,8 @@ INVOKE_SMOOTHING = 0.2  # weight of the newest run in the expected invoke time
 class EarlyAsk:
     """Before/after hooks around the interpreter run (`Detector.detect(..., hooks=...)`) that ask early."""
 
-    def __init__(self, ask: Callable[[], object], *, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, ask: Callable[[], object]) -> None:
         self._ask = ask
-        self._monotonic = monotonic
         self._lock = threading.Condition()
         self._armed_at: float | None = None  # when the running invoke started; None: no timer pending
         self._asked = False  # asked for the frame after the one being processed
@@ -45,7 +44,7 @@ class EarlyAsk:
 
     def before_invoke(self) -> None:
         with self._lock:
-            self._armed_at = self._monotonic()
+            self._armed_at = time.monotonic()
             self._asked = False
             self._lock.notify()
 
@@ -53,7 +52,7 @@ class EarlyAsk:
         with self._lock:
             started, self._armed_at = self._armed_at, None
             if started is not None:
-                took = self._monotonic() - started
+                took = time.monotonic() - started
                 expected = self._expected_invoke_s
                 self._expected_invoke_s = took if expected is None else expected + INVOKE_SMOOTHING * (took - expected)
             if not self._asked:  # the run ended before the timer fired: ask now
@@ -81,7 +80,7 @@ class EarlyAsk:
                 if due is None:
                     self._lock.wait()
                     continue
-                remaining = due - self._monotonic()
+                remaining = due - time.monotonic()
                 if remaining > 0:
                     self._lock.wait(remaining)
                     continue

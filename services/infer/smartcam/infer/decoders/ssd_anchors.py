@@ -166,11 +166,10 @@ class SsdAnchorsDecoder(Decoder):
         rows = np.unique(np.flatnonzero(scores_all.ravel() >= self._threshold) // scores_all.shape[1])
         row_best = scores_all[rows].max(axis=1)
         keep = row_best >= self._threshold
-        candidates, best = rows[keep], row_best[keep]
+        candidates, scores = rows[keep], row_best[keep]
         if candidates.size == 0:
             return RawDetections.empty()
         classes = scores_all[candidates].argmax(axis=1).astype(np.int64)
-        scores = best
         if self.options.scores == "logit":
             scores = 1.0 / (1.0 + np.exp(-np.clip(scores, -80.0, 80.0)))
         boxes = self._boxes(get_tensor(self._boxes_index)[0, candidates], self.anchors[candidates])
